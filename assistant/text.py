@@ -1,0 +1,73 @@
+"""Text helpers shared by the stages: sentence spans and the index terms of a text."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# Sentence ends: . ! ? (plus closing quotes) followed by a space and something that can open a sentence.
+# By hand rather than nltk's Punkt: importing nltk costs 1.5 s of the 3 s cold-start budget of `ask`.
+_SENTENCE_END = re.compile(r"""[.!?…]+['"’”)\]]*\s+(?=['"‘“(\[]?[A-Z0-9£$€])""")
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "sr", "jr", "prof", "gen", "sen", "rep", "gov", "no", "vs", "etc", "e.g", "i.e", "u.s", "u.k"}
+
+# Words a question is phrased with that say nothing about its topic.
+QUESTION_WORDS = {"what", "when", "where", "which", "who", "whom", "whose", "why", "how", "mani", "much", "did", "doe", "do", "is", "are", "was", "were", "say", "said", "tell", "accord", "articl", "report"}
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Spans (absolute offsets into ``text``) of the sentences of ``text[start:end]``, whitespace trimmed."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    for line in re.finditer(r"[^\n]+", text[start:end]):
+        line_start = start + line.start()
+        cursor = line_start
+        for boundary in _SENTENCE_END.finditer(line.group()):
+            before = line.group()[: boundary.start()].rsplit(None, 1)
+            if before and before[-1].lower().rstrip(".") in _ABBREVIATIONS:
+                continue
+            spans.append((cursor, line_start + boundary.start() + len(boundary.group().rstrip())))
+            cursor = line_start + boundary.end()
+        spans.append((cursor, line_start + len(line.group())))
+    return [_trim(text, a, b) for a, b in spans if text[a:b].strip()]
+
+
+def _trim(text: str, a: int, b: int) -> tuple[int, int]:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return a, b
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str], return_ids: bool = True):
+    """The one tokenisation used everywhere: bm25s's, with English stop words and Snowball stems."""
+    import bm25s
+
+    return bm25s.tokenize(texts, stemmer=_stemmer(), stopwords="en", return_ids=return_ids, show_progress=False)
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed content terms of one text, in order."""
+    return tokenize([text], return_ids=False)[0]
+
+
+def same_term(a: str, b: str) -> bool:
+    """Stems match, or one is a prefix of the other (shore/shoreline, intercept/interception)."""
+    if a == b:
+        return True
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return len(short) >= 4 and long_.startswith(short)
+
+
+NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+
+
+def numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in NUMBER.findall(text)}
