@@ -65,7 +65,9 @@ class Assistant:
         query = f"{context} {question}".strip()
         chunks = self._retriever.retrieve(query, top_k or self.settings.top_k)
         retrieved = time.perf_counter()
-        answerer = ExtractiveAnswerer(self.index.bm25().idf, self.settings.min_evidence, self.settings.max_answer_sentences)
+        answerer = ExtractiveAnswerer(
+            self.index.bm25().idf, self.encoder.encode, self.settings.min_evidence, self.settings.max_answer_sentences
+        )
         answer = answerer.answer(question, chunks, context)
         answer.timings = {"retrieve_ms": (retrieved - started) * 1000, "answer_ms": (time.perf_counter() - retrieved) * 1000}
         return answer
