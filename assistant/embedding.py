@@ -80,8 +80,14 @@ class Encoder:
 
 def export_onnx(model_path: Path, onnx_file: Path) -> None:
     """Export the transformer with mean pooling and L2 normalisation, as sentence-transformers applies them."""
+    import warnings
+
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
 
     class PooledEncoder(torch.nn.Module):
         def __init__(self, transformer: torch.nn.Module):
@@ -98,7 +104,8 @@ def export_onnx(model_path: Path, onnx_file: Path) -> None:
     example = torch.ones(2, 16, dtype=torch.long)
     onnx_file.parent.mkdir(parents=True, exist_ok=True)
     partial = onnx_file.with_suffix(f".{os.getpid()}.partial")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer chatter about shapes; the export is checked by a test
         torch.onnx.export(
             model,
             (example, example),

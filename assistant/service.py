@@ -24,10 +24,10 @@ def follow_up_context(question: str, history: list[dict] | None) -> str:
 class Assistant:
     """Opens the index lazily; one instance serves many questions (it is safe to share across threads)."""
 
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, encoder=None):
         self.settings = settings or Settings()
         self._index = None
-        self._encoder = None
+        self._encoder = encoder  # an Encoder to share between assistants (tests); made on first use otherwise
         self._retriever = None
 
     @property

@@ -1,0 +1,173 @@
+"""The `assistant` command: thin wrappers over the facade. Heavy imports happen inside commands.
+
+Exit codes: 0 answered or refused (or done), 2 usage error, 3 no index yet, 4 index built
+with other settings, 5 another ingest is running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_USAGE, EXIT_NO_INDEX, EXIT_MISMATCH, EXIT_LOCKED = 2, 3, 4, 5
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--corpus", type=Path, help="corpus folder (ASSISTANT_CORPUS_DIR, default corpus/)")
+    common.add_argument("--index", type=Path, help="index folder (ASSISTANT_INDEX_DIR, default index/)")
+    common.add_argument("--model", type=Path, help="sentence-transformers model folder (ASSISTANT_MODEL_PATH)")
+    common.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000 (ASSISTANT_CHROMA_URL)")
+    common.add_argument("--chunk-size", type=int, help="chunk size in model word pieces (ASSISTANT_CHUNK_SIZE)")
+    common.add_argument("--chunk-overlap", type=int, help="chunk overlap in word pieces (ASSISTANT_CHUNK_OVERLAP)")
+    common.add_argument("--top-k", type=int, help="passages retrieved per question (ASSISTANT_TOP_K)")
+
+    parser = argparse.ArgumentParser(prog="assistant", description="Ask questions about your documents, offline, with checked citations.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", parents=[common], help="index files or folders (default: the corpus folder)")
+    ingest.add_argument("paths", nargs="*", type=Path)
+    ingest.add_argument("--rebuild", action="store_true", help="start from an empty index")
+    ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    ask = commands.add_parser("ask", parents=[common], help="answer one question, or one per line from stdin with '-'")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print JSON (always JSON lines with '-')")
+
+    commands.add_parser("chat", parents=[common], help="a conversation in the terminal")
+    status = commands.add_parser("status", parents=[common], help="what is indexed")
+    status.add_argument("--json", action="store_true")
+
+    calibrate = commands.add_parser("calibrate", parents=[common], help="find the refusal threshold on a gold set")
+    calibrate.add_argument("gold", type=Path)
+    return parser
+
+
+def settings_from(args: argparse.Namespace):
+    from assistant.settings import Settings
+
+    flags = {
+        "corpus_dir": args.corpus,
+        "index_dir": args.index,
+        "model_path": args.model,
+        "chroma_url": args.chroma_url,
+        "chunk_size": args.chunk_size,
+        "chunk_overlap": args.chunk_overlap,
+        "top_k": args.top_k,
+    }
+    return Settings(**{key: value for key, value in flags.items() if value is not None})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from assistant.ingest import IngestLockedError
+    from assistant.service import Assistant
+    from assistant.store import IndexMismatchError, NoIndexError
+
+    assistant = Assistant(settings_from(args))
+    try:
+        return COMMANDS[args.command](assistant, args)
+    except NoIndexError as exc:
+        print(f"assistant: {exc}. Build it first: assistant ingest {assistant.settings.corpus_dir}", file=sys.stderr)
+        return EXIT_NO_INDEX
+    except IndexMismatchError as exc:
+        print(f"assistant: {exc}", file=sys.stderr)
+        return EXIT_MISMATCH
+    except IngestLockedError as exc:
+        print(f"assistant: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+
+
+def cmd_ingest(assistant, args) -> int:
+    report = assistant.ingest(args.paths or None, rebuild=args.rebuild)
+    if args.json:
+        print(json.dumps(report.__dict__, indent=2))
+        return 0
+    for path, reason in report.failed:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def cmd_ask(assistant, args) -> int:
+    if args.question == "-":
+        for line in sys.stdin:
+            if line.strip():
+                print(json.dumps(assistant.ask(line.strip()).to_json(), ensure_ascii=False), flush=True)
+        return 0
+    if not args.question.strip():
+        print("assistant: the question is empty", file=sys.stderr)
+        return EXIT_USAGE
+    answer = assistant.ask(args.question)
+    print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False) if args.json else format_answer(answer))
+    return 0
+
+
+def cmd_chat(assistant, args) -> int:
+    history: list[dict] = []
+    print("Ask about the corpus; an empty line or Ctrl-D ends the conversation.")
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not question:
+            return 0
+        answer = assistant.ask(question, history)
+        print(format_answer(answer), end="\n\n")
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
+
+
+def cmd_status(assistant, args) -> int:
+    status = assistant.status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        import datetime
+
+        last = status["last_ingest"]
+        status["last_ingest"] = datetime.datetime.fromtimestamp(last).isoformat(timespec="seconds") if last else "never"
+        for key, value in status.items():
+            print(f"{key:12} {value}")
+    return 0
+
+
+def cmd_calibrate(assistant, args) -> int:
+    from assistant.evaluate import calibrate, load_gold
+
+    threshold, sweep = calibrate(assistant, load_gold(args.gold))
+    print(f"{'threshold':>10} {'answered':>9} {'refused':>8}")
+    for cut, answered, refused in sweep:
+        print(f"{cut:10.3f} {answered:9.2f} {refused:8.2f}{'  <- chosen' if abs(cut - threshold) < 5e-4 else ''}")
+    print(f"\nSet ASSISTANT_MIN_EVIDENCE={threshold} (the default in assistant/settings.py) to use it.")
+    return 0
+
+
+def format_answer(answer) -> str:
+    lines = [answer.answer, ""]
+    if answer.abstained:
+        if answer.related:
+            lines.append("Related passages:")
+            lines += [f"- {c.title} ({c.path}, chars {c.start}-{c.end}): {c.quote[:200]}" for c in answer.related]
+    else:
+        lines.append("Sources:")
+        lines += [
+            f"[{c.n}] {c.title}\n    {c.path}, chars {c.start}-{c.end}, support {c.support:.2f}\n    \u201c{c.quote}\u201d"
+            for c in answer.citations
+        ]
+    return "\n".join(lines).rstrip()
+
+
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "ask": cmd_ask,
+    "chat": cmd_chat,
+    "status": cmd_status,
+    "calibrate": cmd_calibrate,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())
