@@ -1,0 +1,50 @@
+"""Shared fixtures: the real bundled model, real Chroma, real files in temporary folders."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant.embedding import Encoder
+from assistant.service import Assistant
+from assistant.settings import Settings, bundled_model_path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+SHORE_QUESTION = "Within what distance of the shore can French officers intercept boats?"
+
+
+@pytest.fixture(scope="session")
+def encoder(tmp_path_factory) -> Encoder:
+    """One ONNX export of the bundled model for the whole run."""
+    return Encoder(bundled_model_path(), tmp_path_factory.mktemp("encoder"))
+
+
+@pytest.fixture
+def make_assistant(tmp_path, encoder):
+    """An assistant over a fresh index in this test's temporary folder."""
+
+    def make(corpus: Path | None = None, **overrides) -> Assistant:
+        settings = Settings(corpus_dir=corpus or tmp_path / "corpus", index_dir=tmp_path / "index", **overrides)
+        return Assistant(settings, encoder=encoder)
+
+    return make
+
+
+@pytest.fixture
+def corpus_copy(tmp_path) -> Path:
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def seed_assistant(tmp_path_factory, encoder) -> Assistant:
+    """The two articles, indexed once for the read-only tests."""
+    index_dir = tmp_path_factory.mktemp("seed-index")
+    assistant = Assistant(Settings(corpus_dir=CORPUS, index_dir=index_dir), encoder=encoder)
+    report = assistant.ingest()
+    assert len(report.added) == 2 and not report.failed
+    return assistant

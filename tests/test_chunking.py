@@ -1,0 +1,45 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assistant.chunking import chunk_text
+from assistant.settings import bundled_model_path
+from assistant.text import sentence_spans
+
+MODEL = bundled_model_path()
+# Words that stress the splitter: abbreviations, quotes, dashes, non-ASCII, repeated lines, odd spacing.
+WORDS = st.sampled_from(
+    ["the", "police", "boat", "Calais", "300", "metres.", "Mr.", "said:", "“quoted”", "—", "\n", "\n\n", "  ", "\t",
+     "shore.", "Sea!", "why?", "e.g.", "£500", "naïve", "日本語", "Unions representing the officers have blocked plans."]
+)
+DOCUMENTS = st.lists(WORDS, min_size=1, max_size=300).map(" ".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(DOCUMENTS, st.sampled_from([(32, 4), (64, 8), (128, 16)]))
+def test_every_chunk_is_the_exact_span_it_claims(text, sizes):
+    chunks = chunk_text(text, MODEL, *sizes)
+    assert chunks or not text.strip()
+    for n, chunk in enumerate(chunks):
+        assert chunk.n == n
+        assert text[chunk.start : chunk.end] == chunk.text
+    assert [c.start for c in chunks] == sorted(c.start for c in chunks)
+
+
+@settings(max_examples=150, deadline=None)
+@given(DOCUMENTS)
+def test_sentence_spans_are_trimmed_ordered_and_inside_the_text(text):
+    spans = sentence_spans(text)
+    previous_end = 0
+    for start, end in spans:
+        assert previous_end <= start < end <= len(text)
+        assert text[start:end] == text[start:end].strip()
+        previous_end = end
+
+
+def test_sentences_of_the_article_keep_titles_and_abbreviations():
+    text = "A headline without a stop\nIn a letter to Mr. Macron last month, he wrote. Then it ended!"
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "A headline without a stop",
+        "In a letter to Mr. Macron last month, he wrote.",
+        "Then it ended!",
+    ]

@@ -1,0 +1,181 @@
+"""Ingest against real files, the real model and a real embedded Chroma."""
+
+import shutil
+import zipfile
+
+import pytest
+
+from assistant.ingest import IngestLockedError, ingest_lock
+from assistant.store import IndexMismatchError
+from tests.conftest import SHORE_QUESTION
+
+
+def write_pdf(path, lines):
+    from reportlab.pdfgen import canvas
+
+    pdf = canvas.Canvas(str(path))
+    for i, line in enumerate(lines):
+        pdf.drawString(72, 750 - 16 * i, line)
+    pdf.save()
+
+
+def write_docx(path, paragraphs):
+    import docx
+
+    document = docx.Document()
+    for paragraph in paragraphs:
+        document.add_paragraph(paragraph)
+    document.save(str(path))
+
+
+def chunk_ids_in_chroma(assistant):
+    return set(assistant.index.vectors.collection.get(include=[])["ids"])
+
+
+def chunk_ids_in_bm25(assistant):
+    return set(assistant.index.bm25().ids)
+
+
+def test_reingesting_an_unchanged_corpus_embeds_nothing(make_assistant, corpus_copy):
+    assistant = make_assistant(corpus_copy)
+    first = assistant.ingest()
+    assert len(first.added) == 2 and first.chunks_embedded == assistant.status()["chunks"] > 0
+    second = assistant.ingest()
+    assert second.chunks_embedded == 0
+    assert len(second.unchanged) == 2 and not (second.added or second.updated or second.removed)
+
+
+def test_a_changed_file_replaces_its_chunks_and_a_deleted_file_leaves(make_assistant, corpus_copy):
+    assistant = make_assistant(corpus_copy)
+    assistant.ingest()
+    union, police = sorted(corpus_copy.glob("*.txt"), key=lambda p: "union" not in p.name)
+    chunks_before = assistant.status()["chunks"]
+
+    union.write_text("The Alliance union met on Tuesday.\nIt agreed nothing about boats.", encoding="utf-8")
+    report = assistant.ingest()
+    assert report.updated == [union.resolve().as_posix()] and report.chunks_embedded == 1
+    assert assistant.status()["chunks"] < chunks_before
+    assert chunk_ids_in_chroma(assistant) == chunk_ids_in_bm25(assistant)
+    assert "Tuesday" in assistant.ask("When did the Alliance union meet?").answer
+
+    police.unlink()
+    report = assistant.ingest()
+    assert report.removed == [police.resolve().as_posix()] and report.chunks_embedded == 0
+    status = assistant.status()
+    assert status["documents"] == 1 and status["chunks"] == status["vectors"] == 1
+    assert chunk_ids_in_chroma(assistant) == chunk_ids_in_bm25(assistant)
+    assert assistant.ask(SHORE_QUESTION).abstained
+
+
+def test_bad_files_are_reported_and_skipped_and_the_rest_is_indexed(make_assistant, corpus_copy):
+    (corpus_copy / "empty.txt").write_bytes(b"")
+    (corpus_copy / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (corpus_copy / "latin1.md").write_bytes("Caf\xe9 cr\xe8me".encode("latin-1"))
+    (corpus_copy / "corrupt.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf")
+    (corpus_copy / "corrupt.docx").write_bytes(b"PK\x03\x04 not a zip archive at all")
+    assistant = make_assistant(corpus_copy)
+    report = assistant.ingest()
+
+    reasons = {path.rsplit("/", 1)[1]: reason for path, reason in report.failed}
+    assert reasons.keys() == {"empty.txt", "binary.txt", "latin1.md", "corrupt.pdf", "corrupt.docx"}
+    assert reasons["empty.txt"] == "empty file"
+    assert "binary" in reasons["binary.txt"]
+    assert "UTF-8" in reasons["latin1.md"]
+    assert "PDF" in reasons["corrupt.pdf"] and "DOCX" in reasons["corrupt.docx"]
+    assert len(report.added) == 2
+    answer = assistant.ask(SHORE_QUESTION)
+    assert not answer.abstained and "300 metres" in answer.citations[0].quote
+
+
+def test_a_file_that_turns_corrupt_keeps_its_indexed_version(make_assistant, corpus_copy):
+    assistant = make_assistant(corpus_copy)
+    assistant.ingest()
+    police = next(p for p in corpus_copy.glob("*.txt") if "boat" in p.name)
+    police.write_bytes(b"\xff\xfe broken \x00 bytes")
+    report = assistant.ingest()
+    assert [path for path, _ in report.failed] == [police.resolve().as_posix()]
+    assert "300 metres" in assistant.ask(SHORE_QUESTION).citations[0].quote
+
+
+def test_md_html_pdf_and_docx_are_read_and_cited_with_exact_spans(make_assistant, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "notes.md").write_text("# Lighthouse notes\n\nThe lighthouse keeper is called Amelia Stone.\n", encoding="utf-8")
+    (corpus / "page.html").write_text(
+        "<html><head><title>Ferry</title></head><body><h1>Ferry</h1><p>The ferry leaves at nine o'clock every morning.</p></body></html>",
+        encoding="utf-8",
+    )
+    write_pdf(corpus / "report.pdf", ["Harbour report", "The harbour wall is 412 metres long."])
+    write_docx(corpus / "memo.docx", ["Memo", "The annual regatta takes place in August."])
+    assistant = make_assistant(corpus)
+    report = assistant.ingest()
+    assert not report.failed and len(report.added) == 4
+
+    for question, fact in [
+        ("Who is the lighthouse keeper?", "Amelia Stone"),
+        ("When does the ferry leave?", "nine o'clock"),
+        ("How long is the harbour wall?", "412 metres"),
+        ("When does the annual regatta take place?", "August"),
+    ]:
+        answer = assistant.ask(question)
+        assert not answer.abstained, question
+        citation = answer.citations[0]
+        assert fact in citation.quote
+        document_text = assistant.index.catalog.document_text(citation.doc_id)
+        assert document_text[citation.start : citation.end] == citation.quote
+
+
+def test_an_index_built_with_another_model_is_refused_with_the_fix(make_assistant, corpus_copy):
+    assistant = make_assistant(corpus_copy)
+    assistant.ingest()
+    assistant.index.catalog.set_meta(model_fingerprint="0123456789abcdef", model_name="some/other-model")
+    fresh = make_assistant(corpus_copy)
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        fresh.ask(SHORE_QUESTION)
+    report = fresh.ingest(rebuild=True)
+    assert len(report.added) == 2
+    assert not fresh.ask(SHORE_QUESTION).abstained
+
+
+def test_a_crash_between_vectors_and_catalog_is_repaired_by_the_next_ingest(make_assistant, corpus_copy):
+    assistant = make_assistant(corpus_copy)
+    assistant.ingest()
+    # What a kill -9 after the vector write leaves: vectors that no catalog row vouches for.
+    doc = assistant.index.catalog.documents()[0]
+    assistant.index.catalog.remove_document(doc.doc_id)
+    assistant.index.catalog.set_meta(dirty=1)
+    assert len(chunk_ids_in_chroma(assistant)) > assistant.status()["chunks"]
+
+    report = assistant.ingest()
+    assert report.added == [doc.path]
+    assert chunk_ids_in_chroma(assistant) == chunk_ids_in_bm25(assistant)
+    assert len(chunk_ids_in_chroma(assistant)) == assistant.status()["chunks"]
+
+
+def test_a_second_ingest_stops_with_a_clear_message(make_assistant, corpus_copy, tmp_path):
+    assistant = make_assistant(corpus_copy)
+    with ingest_lock(tmp_path / "index"), pytest.raises(IngestLockedError, match="another ingest"):
+        assistant.ingest()
+
+
+def test_rebuild_starts_from_empty(make_assistant, corpus_copy):
+    assistant = make_assistant(corpus_copy)
+    assistant.ingest()
+    extra = corpus_copy.parent / "extra"
+    extra.mkdir()
+    shutil.copy(next(corpus_copy.glob("*.txt")), extra / "copy.txt")
+    assistant.ingest([extra])
+    assert assistant.status()["documents"] == 3
+    report = assistant.ingest(rebuild=True)
+    assert len(report.added) == 2 and assistant.status()["documents"] == 2
+
+
+def test_docx_zip_without_document_is_reported(make_assistant, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    with zipfile.ZipFile(corpus / "hollow.docx", "w") as archive:
+        archive.writestr("readme.txt", "no word document in here")
+    (corpus / "fine.txt").write_text("The canal is closed on Mondays.", encoding="utf-8")
+    report = make_assistant(corpus).ingest()
+    assert [p.rsplit("/", 1)[1] for p, _ in report.failed] == ["hollow.docx"]
+    assert len(report.added) == 1
