@@ -32,7 +32,7 @@ _EXPECTED_KIND = [
 
 # "Which newspaper ...", "how much money ...": the noun names the kind of answer, which the answer
 # sentence rarely repeats ("The Mail on Sunday"), so it counts for little in the evidence.
-_ANSWER_CATEGORY = re.compile(r"\b(?:which|what|whose|how much|how many)\s+(\w+)", re.I)
+_ANSWER_CATEGORY = re.compile(r"\b(?:which|what|whose|how much)\s+(\w+)", re.I)
 CATEGORY_WEIGHT = 0.25
 RERANK = 4  # sentences re-scored by embedding similarity (each costs ~4 ms of encoding)
 DENSE_SHARE = 0.2  # weight of question-sentence cosine in the evidence, against term coverage
@@ -96,7 +96,8 @@ class _Candidate:
 
     @property
     def lexical(self) -> float:
-        return self.coverage * (1.0 if self.kind_ok else 0.5) * (1.0 if self.numbers_ok else 0.5)
+        # A sentence without the kind of thing asked for (a number for "how many") cannot be the answer.
+        return self.coverage * (1.0 if self.kind_ok else 0.25) * (1.0 if self.numbers_ok else 0.5)
 
     @property
     def evidence(self) -> float:

@@ -1,0 +1,78 @@
+"""The `assistant` console script as scripts use it: JSON shape, JSON lines, exit codes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import SHORE_QUESTION
+
+ASSISTANT = str(Path(sys.executable).parent / "assistant")
+
+
+def run(*args, index: Path, stdin: str | None = None):
+    env = {**os.environ, "ASSISTANT_INDEX_DIR": str(index)}
+    return subprocess.run([ASSISTANT, *args], input=stdin, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_ask_json_has_the_documented_shape(seed_assistant):
+    result = run("ask", SHORE_QUESTION, "--json", index=seed_assistant.settings.index_dir)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert {"answer", "abstained", "citations", "timings"} <= answer.keys()
+    assert answer["abstained"] is False
+    citation = answer["citations"][0]
+    assert {"n", "title", "path", "start", "end", "quote", "support"} <= citation.keys()
+    assert "300 metres" in citation["quote"] and citation["n"] == 1
+    assert {"retrieve_ms", "answer_ms"} <= answer["timings"].keys()
+
+
+def test_ask_text_shows_answer_and_sources(seed_assistant):
+    result = run("ask", SHORE_QUESTION, index=seed_assistant.settings.index_dir)
+    assert result.returncode == 0
+    assert "300 metres" in result.stdout and "Sources:" in result.stdout and "[1]" in result.stdout
+
+
+def test_ask_dash_reads_questions_from_stdin_and_writes_json_lines(seed_assistant):
+    questions = f"{SHORE_QUESTION}\n\nWhat is the capital of Australia?\n"
+    result = run("ask", "-", index=seed_assistant.settings.index_dir, stdin=questions)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["abstained"] for line in lines] == [False, True]
+
+
+def test_refusal_exits_zero(seed_assistant):
+    result = run("ask", "What is the capital of Australia?", index=seed_assistant.settings.index_dir)
+    assert result.returncode == 0 and "does not answer" in result.stdout
+
+
+def test_no_index_exits_3_with_the_command_to_build_it(tmp_path):
+    result = run("ask", SHORE_QUESTION, index=tmp_path / "nothing-here")
+    assert result.returncode == 3
+    assert "assistant ingest" in result.stderr
+    assert not (tmp_path / "nothing-here").exists()
+
+
+def test_usage_errors_exit_2(seed_assistant):
+    assert run("ask", index=seed_assistant.settings.index_dir).returncode == 2
+    assert run("frobnicate", index=seed_assistant.settings.index_dir).returncode == 2
+    assert run("ask", "   ", index=seed_assistant.settings.index_dir).returncode == 2
+
+
+def test_status_reports_documents_chunks_and_model(seed_assistant):
+    result = run("status", "--json", index=seed_assistant.settings.index_dir)
+    status = json.loads(result.stdout)
+    assert status["documents"] == 2 and status["chunks"] == status["vectors"] > 0
+    assert status["model"] == "sentence-transformers/all-MiniLM-L6-v2" and status["dimension"] == 384
+
+
+def test_ingest_prints_a_summary_and_reports_bad_files(tmp_path):
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "good.txt").write_text("The museum opens at ten.", encoding="utf-8")
+    (corpus / "bad.txt").write_bytes(b"\xff\xfe\xfa")
+    result = run("ingest", str(corpus), index=tmp_path / "index")
+    assert result.returncode == 0
+    assert "added 1" in result.stdout and "failed 1" in result.stdout
+    assert "bad.txt" in result.stderr and "UTF-8" in result.stderr
