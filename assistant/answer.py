@@ -21,12 +21,22 @@ REFUSAL = "The corpus does not answer this question."
 # The kind of thing a question asks for, and a test that a sentence contains such a thing.
 _MONTHS = r"january|february|march|april|may|june|july|august|september|october|november|december"
 _EXPECTED_KIND = [
-    (re.compile(r"\bhow (many|much|far|long|big|large|old)\b|\bwhat (number|percentage|share|distance|amount|sum)\b|\bby what percentage\b", re.I),
-     re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand|million|billion)\b", re.I)),
-    (re.compile(r"\bwhen\b|\bwhat (date|day|month|year)\b|\bwhich (date|day|month|year)\b", re.I),
-     re.compile(rf"\b({_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|night|week|month|year|(19|20)\d\d)\b", re.I)),
-    (re.compile(r"\bwho\b|\bwhose\b", re.I),
-     re.compile(r"(?<=\S )[A-Z][a-z]+")),
+    (
+        re.compile(
+            r"\bhow (many|much|far|long|big|large|old)\b|\b(what|by what) (number|percentage|share|distance|amount|sum)\b",
+            re.I,
+        ),
+        re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand|million|billion)\b", re.I),
+    ),
+    (
+        re.compile(r"\bwhen\b|\bwhat (date|day|month|year)\b|\bwhich (date|day|month|year)\b", re.I),
+        re.compile(
+            rf"\b({_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow|morning|"
+            r"afternoon|evening|night|noon|midnight|o'clock|week|month|year|(19|20)\d\d|\d{1,2}(:\d\d)?\s?[ap]\.?m)\b",
+            re.I,
+        ),
+    ),
+    (re.compile(r"\bwho\b|\bwhose\b", re.I), re.compile(r"(?<=\S )[A-Z][a-z]+")),
 ]
 
 
@@ -142,8 +152,10 @@ class ExtractiveAnswerer:
         for candidate in candidates[1:]:
             if len(chosen) >= self.max_sentences:
                 break
-            if candidate.evidence >= self.min_evidence and candidate.score >= 0.85 * best.score and not any(
-                _near_duplicate(candidate.text, c.text) for c in chosen
+            if (
+                candidate.evidence >= self.min_evidence
+                and candidate.score >= 0.85 * best.score
+                and not any(_near_duplicate(candidate.text, c.text) for c in chosen)
             ):
                 chosen.append(candidate)
 
@@ -162,7 +174,9 @@ class ExtractiveAnswerer:
             for candidate, vector in zip(best, vectors[1:]):
                 candidate.cosine = float(vector @ vectors[0])
 
-    def _candidates(self, question: str, question_terms: list[str], context_terms: list[str], chunks: list[RetrievedChunk]) -> list[_Candidate]:
+    def _candidates(
+        self, question: str, question_terms: list[str], context_terms: list[str], chunks: list[RetrievedChunk]
+    ) -> list[_Candidate]:
         kind_tests = [sentence_test for question_test, sentence_test in _EXPECTED_KIND if question_test.search(question)]
         question_numbers = numbers(question)
         sentences: list[tuple[RetrievedChunk, int, int, str, set[str]]] = []
@@ -225,4 +239,6 @@ def _by_chunk(candidates: list[_Candidate]) -> list[_Candidate]:
 
 def _citation(n: int, start: int, end: int, chunk: RetrievedChunk, support: float) -> Citation:
     record = chunk.chunk
-    return Citation(n, record.title, record.path, start, end, record.document_text[start:end], support, record.doc_id, record.chunk_id)
+    return Citation(
+        n, record.title, record.path, start, end, record.document_text[start:end], support, record.doc_id, record.chunk_id
+    )

@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--chunk-overlap", type=int, help="chunk overlap in word pieces (ASSISTANT_CHUNK_OVERLAP)")
     common.add_argument("--top-k", type=int, help="passages retrieved per question (ASSISTANT_TOP_K)")
 
-    parser = argparse.ArgumentParser(prog="assistant", description="Ask questions about your documents, offline, with checked citations.")
+    parser = argparse.ArgumentParser(
+        prog="assistant", description="Ask questions about your documents, offline, with checked citations."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     ingest = commands.add_parser("ingest", parents=[common], help="index files or folders (default: the corpus folder)")

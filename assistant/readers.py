@@ -29,10 +29,7 @@ def read_document(path: Path) -> ReadDocument:
     if not raw.strip():
         raise ReadError("empty file")
 
-    if suffix in (".txt", ".md"):
-        text = _decode_plain_text(raw)
-    else:
-        text = _read_with_llama_index(path, suffix)
+    text = _decode_plain_text(raw) if suffix in (".txt", ".md") else _read_with_llama_index(path, suffix)
 
     if not text.strip():
         raise ReadError("no text found in the file")

@@ -10,7 +10,9 @@ from assistant.answer import Answer, ExtractiveAnswerer
 from assistant.settings import Settings
 
 # A question that leans on the conversation: a pronoun standing for something said before, or a "what about ...".
-_FOLLOW_UP = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|this|that|these|those|there|then)\b|^(and|what about|how about)\b", re.I)
+_FOLLOW_UP = re.compile(
+    r"\b(it|its|they|them|their|he|him|his|she|her|this|that|these|those|there|then)\b|^(and|what about|how about)\b", re.I
+)
 
 
 def follow_up_context(question: str, history: list[dict] | None) -> str:

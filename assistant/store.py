@@ -111,7 +111,7 @@ class Catalog:
                 (record.doc_id, record.path, record.title, record.sha256, text, record.n_chunks, record.indexed_at),
             )
             self.db.executemany(
-                'INSERT INTO chunks VALUES (?, ?, ?, ?, ?)',
+                "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
                 [(chunk_id(record.doc_id, n), record.doc_id, n, start, end) for n, (start, end) in enumerate(spans)],
             )
             self._bump_generation()
@@ -123,8 +123,7 @@ class Catalog:
 
     def _bump_generation(self) -> None:
         self.db.execute(
-            "INSERT INTO meta VALUES ('generation', '1') "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
 
     def chunks(self, ids: list[str]) -> dict[str, ChunkRecord]:
@@ -141,9 +140,7 @@ class Catalog:
     def iter_chunk_texts(self) -> Iterator[tuple[str, str]]:
         """(chunk id, chunk text) for every chunk, in a stable order."""
         current_doc, text = None, ""
-        rows = self.db.execute(
-            'SELECT c.chunk_id, c.doc_id, c.start, c."end" FROM chunks c ORDER BY c.doc_id, c.n'
-        ).fetchall()
+        rows = self.db.execute('SELECT c.chunk_id, c.doc_id, c.start, c."end" FROM chunks c ORDER BY c.doc_id, c.n').fetchall()
         for cid, doc_id, start, end in rows:
             if doc_id != current_doc:
                 current_doc, text = doc_id, self.document_text(doc_id) or ""
@@ -313,7 +310,9 @@ class Index:
         if all(value is None for value in recorded.values()):
             self.catalog.set_meta(model_name=self.settings.model_name, **wanted)
             return
-        differing = [f"{key}: index has {recorded[key]}, settings give {wanted[key]}" for key in wanted if recorded[key] != wanted[key]]
+        differing = [
+            f"{key}: index has {recorded[key]}, settings give {wanted[key]}" for key in wanted if recorded[key] != wanted[key]
+        ]
         if differing:
             raise IndexMismatchError(
                 f"the index at {self.settings.index_dir} was built with model "

@@ -8,10 +8,55 @@ from functools import lru_cache
 # Sentence ends: . ! ? (plus closing quotes) followed by a space and something that can open a sentence.
 # By hand rather than nltk's Punkt: importing nltk costs 1.5 s of the 3 s cold-start budget of `ask`.
 _SENTENCE_END = re.compile(r"""[.!?…]+['"’”)\]]*\s+(?=['"‘“(\[]?[A-Z0-9£$€])""")
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "sr", "jr", "prof", "gen", "sen", "rep", "gov", "no", "vs", "etc", "e.g", "i.e", "u.s", "u.k"}
+_ABBREVIATIONS = {
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "st",
+    "sr",
+    "jr",
+    "prof",
+    "gen",
+    "sen",
+    "rep",
+    "gov",
+    "no",
+    "vs",
+    "etc",
+    "e.g",
+    "i.e",
+    "u.s",
+    "u.k",
+}
 
 # Words a question is phrased with that say nothing about its topic.
-QUESTION_WORDS = {"what", "when", "where", "which", "who", "whom", "whose", "why", "how", "mani", "much", "did", "doe", "do", "is", "are", "was", "were", "say", "said", "tell", "accord", "articl", "report"}
+QUESTION_WORDS = {
+    "what",
+    "when",
+    "where",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "why",
+    "how",
+    "mani",
+    "much",
+    "did",
+    "doe",
+    "do",
+    "is",
+    "are",
+    "was",
+    "were",
+    "say",
+    "said",
+    "tell",
+    "accord",
+    "articl",
+    "report",
+}
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

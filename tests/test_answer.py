@@ -41,8 +41,10 @@ def test_an_unanswerable_question_is_refused_with_related_reading(seed_assistant
 
 
 def test_a_follow_up_uses_the_earlier_turn(seed_assistant):
-    history = [{"role": "user", "content": "What is the largest police union in France?"},
-               {"role": "assistant", "content": "Alliance [1]"}]
+    history = [
+        {"role": "user", "content": "What is the largest police union in France?"},
+        {"role": "assistant", "content": "Alliance [1]"},
+    ]
     answer = seed_assistant.ask("What did it say about arrests at sea?", history)
     assert not answer.abstained and "too dangerous" in answer.answer
 

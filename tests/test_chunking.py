@@ -8,8 +8,30 @@ from assistant.text import sentence_spans
 MODEL = bundled_model_path()
 # Words that stress the splitter: abbreviations, quotes, dashes, non-ASCII, repeated lines, odd spacing.
 WORDS = st.sampled_from(
-    ["the", "police", "boat", "Calais", "300", "metres.", "Mr.", "said:", "“quoted”", "—", "\n", "\n\n", "  ", "\t",
-     "shore.", "Sea!", "why?", "e.g.", "£500", "naïve", "日本語", "Unions representing the officers have blocked plans."]
+    [
+        "the",
+        "police",
+        "boat",
+        "Calais",
+        "300",
+        "metres.",
+        "Mr.",
+        "said:",
+        "“quoted”",
+        "—",
+        "\n",
+        "\n\n",
+        "  ",
+        "\t",
+        "shore.",
+        "Sea!",
+        "why?",
+        "e.g.",
+        "£500",
+        "naïve",
+        "日本語",
+        "Unions representing the officers have blocked plans.",
+    ]
 )
 DOCUMENTS = st.lists(WORDS, min_size=1, max_size=300).map(" ".join)
 

@@ -102,7 +102,8 @@ def test_md_html_pdf_and_docx_are_read_and_cited_with_exact_spans(make_assistant
     corpus.mkdir()
     (corpus / "notes.md").write_text("# Lighthouse notes\n\nThe lighthouse keeper is called Amelia Stone.\n", encoding="utf-8")
     (corpus / "page.html").write_text(
-        "<html><head><title>Ferry</title></head><body><h1>Ferry</h1><p>The ferry leaves at nine o'clock every morning.</p></body></html>",
+        "<html><head><title>Ferry</title></head>"
+        "<body><h1>Ferry</h1><p>The ferry leaves at nine o'clock every morning.</p></body></html>",
         encoding="utf-8",
     )
     write_pdf(corpus / "report.pdf", ["Harbour report", "The harbour wall is 412 metres long."])

@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make run` (install, index corpus/, serve the chat on 127.0.0.1)
+# and `make test` (install the test tools, lint, run the tests). Nothing here reaches past PyPI.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: run test bench install
+
+install: $(VENV)/.installed
+
+# torch first and pinned: an unpinned torch pulls several GB of CUDA packages.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/python app.py
+
+test: $(VENV)/.test-installed
+	$(BIN)/ruff check assistant tests app.py
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m assistant.bench
