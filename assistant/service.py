@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -24,13 +25,14 @@ def follow_up_context(question: str, history: list[dict] | None) -> str:
 
 
 class Assistant:
-    """Opens the index lazily; one instance serves many questions (it is safe to share across threads)."""
+    """Opens the index lazily; one instance serves many questions, one at a time (its SQLite handle is not thread-safe)."""
 
     def __init__(self, settings: Settings | None = None, encoder=None):
         self.settings = settings or Settings()
         self._index = None
         self._encoder = encoder  # an Encoder to share between assistants (tests); made on first use otherwise
         self._retriever = None
+        self._lock = threading.Lock()
 
     @property
     def encoder(self):
@@ -58,6 +60,10 @@ class Assistant:
         return ingest(self.settings, paths, rebuild=rebuild, encoder=self.encoder)
 
     def ask(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Answer:
+        with self._lock:
+            return self._ask(question, history, top_k)
+
+    def _ask(self, question: str, history: list[dict] | None, top_k: int | None) -> Answer:
         from assistant.retrieval import HybridRetriever
 
         started = time.perf_counter()
