@@ -138,7 +138,8 @@ class ExtractiveAnswerer:
         context_terms = [t for t in dict.fromkeys(terms(context)) if t not in QUESTION_WORDS and t not in question_terms]
         candidates = self._candidates(question, question_terms, context_terms, chunks)
         candidates.sort(key=lambda c: c.score, reverse=True)
-        self._rerank(f"{context} {question}".strip(), candidates[:RERANK])
+        if question_terms:  # with nothing to look for, the answer is a refusal: skip the encoding
+            self._rerank(f"{context} {question}".strip(), candidates[:RERANK])
         candidates.sort(key=lambda c: (c.cosine is not None, c.score), reverse=True)
         best = candidates[0] if candidates else None
         if best is None or not question_terms or best.evidence < self.min_evidence:

@@ -50,6 +50,7 @@ class IngestReport:
 
 @dataclass
 class _Pending:
+    doc_id: str
     path: str
     title: str
     sha256: str
@@ -149,7 +150,7 @@ def ingest(
             except ReadError as exc:
                 report.failed.append((path, str(exc)))
                 continue
-            pending.append(_Pending(path, document.title, sha, document.text, chunks, path in known))
+            pending.append(_Pending(document_id(path), path, document.title, sha, document.text, chunks, path in known))
             to_embed.add(len(chunks))
             if sum(len(p.chunks) for p in pending) >= GROUP_CHUNKS:
                 flush()
@@ -206,7 +207,7 @@ def _write_group(
     bar.advance(len(vectors))
     nodes, offset = [], 0
     for doc in group:
-        doc_id = document_id(doc.path)
+        doc_id = doc.doc_id
         nodes += [
             TextNode(
                 id_=chunk_id(doc_id, c.n),
@@ -229,7 +230,7 @@ def _write_group(
             index.vectors.delete_document(doc_id)  # a changed document's old chunks go first
     index.vectors.add(nodes)  # one call per group: each Chroma write costs ~20 ms whatever its size
     for doc in group:
-        record = DocumentRecord(document_id(doc.path), doc.path, doc.title, doc.sha256, len(doc.chunks), time.time())
+        record = DocumentRecord(doc.doc_id, doc.path, doc.title, doc.sha256, len(doc.chunks), time.time())
         index.catalog.put_document(record, doc.text, [(c.start, c.end) for c in doc.chunks])
         (report.updated if doc.is_update else report.added).append(doc.path)
 

@@ -63,10 +63,6 @@ class ChunkRecord:
     path: str
     document_text: str
 
-    @property
-    def text(self) -> str:
-        return self.document_text[self.start : self.end]
-
 
 def chunk_id(doc_id: str, n: int) -> str:
     return f"{doc_id}-{n:05d}"
@@ -131,11 +127,13 @@ class Catalog:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
-            f'SELECT c.chunk_id, c.doc_id, c.n, c.start, c."end", d.title, d.path, d.text '
+            f'SELECT c.chunk_id, c.doc_id, c.n, c.start, c."end", d.title, d.path '
             f"FROM chunks c JOIN documents d USING (doc_id) WHERE c.chunk_id IN ({marks})",
             ids,
-        )
-        return {row[0]: ChunkRecord(*row) for row in rows}
+        ).fetchall()
+        # Each document's text is read once, however many of its chunks were hit.
+        texts = {doc_id: self.document_text(doc_id) or "" for doc_id in {row[1] for row in rows}}
+        return {row[0]: ChunkRecord(*row, texts[row[1]]) for row in rows}
 
     def iter_chunk_texts(self) -> Iterator[tuple[str, str]]:
         """(chunk id, chunk text) for every chunk, in a stable order."""
