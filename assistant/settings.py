@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     rrf_k: int = 60
 
     # Calibrated on tests/evalsets/seed.jsonl with `assistant calibrate` (see README, "Abstention").
-    min_evidence: float = 0.433
+    min_evidence: float = 0.44
     max_answer_sentences: int = 3
 
     chroma_url: str | None = None

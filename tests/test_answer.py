@@ -6,10 +6,10 @@ from assistant.evaluate import load_gold, rates, run_gold
 from tests.conftest import SHORE_QUESTION
 
 SEED = Path(__file__).parent / "evalsets" / "seed.jsonl"
-# Floors measured on seed.jsonl (0.79 / 0.79 at the calibrated threshold); a drop fails CI.
-# Issue #2 asks for 0.90 on both: see README, "Answer quality", for where the misses are.
-ANSWERED_FLOOR = 0.78
-REFUSED_FLOOR = 0.78
+# Floors measured on seed.jsonl (72 questions: 0.667 / 0.667 at the calibrated threshold 0.44); a
+# drop fails CI. Issues #2 and #4 ask for 0.90-0.95: see README, "Answer quality", for the misses.
+ANSWERED_FLOOR = 0.66
+REFUSED_FLOOR = 0.66
 
 
 def test_the_shore_question_cites_the_300_metres_passage(seed_assistant):
@@ -51,6 +51,7 @@ def test_a_follow_up_uses_the_earlier_turn(seed_assistant):
 
 def test_seed_gold_set_quality_floors(seed_assistant):
     gold = load_gold(SEED)
+    assert len(gold) >= 60
     assert sum(row["answerable"] for row in gold) >= 20
     assert sum(not row["answerable"] for row in gold) >= 8
     assert sum(bool(row.get("history")) for row in gold) >= 3
