@@ -1,18 +1,40 @@
-"""The browser chat: `python app.py` indexes corpus/ when needed, then serves on 127.0.0.1."""
+"""The browser chat: `python app.py` indexes corpus/ when needed, then serves on 127.0.0.1.
+
+Chat on the left, the cited sources and a document viewer on the right, a Documents tab to upload
+and delete files. Everything goes through the `Assistant` facade; this file only presents.
+"""
 
 from __future__ import annotations
 
 import argparse
+import html
+import json
+import re
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
 
-from assistant.answer import Answer
+from assistant.answer import REFUSAL, Answer
 from assistant.service import Assistant
-from assistant.settings import Settings
+from assistant.settings import SUPPORTED_SUFFIXES, Settings
 
 EXAMPLES = [
     "Within what distance of the shore can French officers intercept boats?",
     "What is the largest police union in France?",
     "How much money has the Government paid France?",
+    "Which tactic for stopping dinghies have the police unions blocked?",
 ]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+VIEWER_WINDOW = 20_000  # characters shown either side of a cited span in the document viewer
+SCROLL_TO_MARK = "() => setTimeout(() => document.querySelector('#viewer mark')?.scrollIntoView({block: 'center'}), 100)"
+CSS = """
+#viewer .doc {max-height: 460px; overflow-y: auto; white-space: pre-wrap; line-height: 1.5; padding: 0.5em;
+              border: 1px solid var(--border-color-primary); border-radius: 6px}
+#viewer mark {background: #ffe066; padding: 0 1px}
+.source-card {border-left: 3px solid var(--color-accent); padding: 0.2em 0.6em; margin: 0.4em 0}
+.source-card.unsupported {border-left-color: #d9480f}
+"""
 
 
 def text_of(content) -> str:
@@ -24,49 +46,243 @@ def text_of(content) -> str:
     return str(content or "")
 
 
-def as_markdown(answer: Answer) -> str:
+def plain_turns(history: list[dict] | None) -> list[dict]:
+    return [{"role": turn["role"], "content": text_of(turn["content"])} for turn in history or []]
+
+
+def as_markdown(answer: Answer, show_scores: bool = False) -> str:
+    """The chat message: the answer with each [n] linking to its source card, or the refusal."""
     if answer.abstained:
-        lines = [f"**{answer.answer}**"]
-        if answer.related:
-            lines += ["", "Related passages:"]
-            lines += [f"- *{c.title}* (`{c.path}`, chars {c.start}–{c.end}): {c.quote[:240]}…" for c in answer.related]
-        return "\n".join(lines)
-    lines = [answer.answer, "", "**Sources**"]
-    for c in answer.citations:
-        lines.append(f"{c.n}. *{c.title}* — `{c.path}`, chars {c.start}–{c.end}, support {c.support:.2f}\n   > {c.quote}")
-    return "\n".join(lines)
+        return f"**{REFUSAL}** The closest passages are listed beside the chat as related reading."
+    text = re.sub(r"\[(\d+)\]", r"[[\1]](#source-\1)", answer.answer)
+    notes = []
+    for sentence in answer.sentences:
+        if sentence.support < 0.8:
+            notes.append(f"⚠ weakly supported ({sentence.support:.2f}): {sentence.text[:80]}")
+    if show_scores:
+        notes.append(f"evidence {answer.evidence:.2f}")
+    return text + ("\n\n" + "\n\n".join(f"*{n}*" for n in notes) if notes else "")
 
 
-def build_app(assistant: Assistant):
-    import gradio as gr
+def source_cards(answer: dict | None, show_scores: bool = False) -> str:
+    """The cited sources (or, for a refusal, the related passages) as HTML cards with anchors."""
+    if not answer:
+        return "<p><em>Sources of the latest answer appear here.</em></p>"
+    related = answer["abstained"]
+    items = answer["related"] if related else answer["citations"]
+    head = "<p><strong>Related passages</strong> (the corpus does not answer the question)</p>" if related else ""
+    cards = []
+    for c in items:
+        score = f" · support {c['support']:.2f}" if show_scores and not related else ""
+        css = "source-card" + (" unsupported" if not related and c["support"] < 0.8 else "")
+        cards.append(
+            f'<div class="{css}" id="source-{c["n"]}"><strong>[{c["n"]}] {html.escape(c["title"])}</strong><br>'
+            f"<code>{html.escape(Path(c['path']).name)}</code> · characters {c['start']}–{c['end']}{score}"
+            f"<blockquote>{html.escape(c['quote'])}</blockquote></div>"
+        )
+    return head + "".join(cards)
 
-    def ask(message: str, history: list[dict]) -> str:
-        turns = [{"role": turn["role"], "content": text_of(turn["content"])} for turn in history or []]
-        return as_markdown(assistant.ask(message, turns))
 
-    return gr.ChatInterface(
-        ask,
-        title="Corpus assistant",
-        description="Answers come only from the indexed documents; every sentence cites the passage it was taken from.",
-        examples=EXAMPLES,
-        api_name="ask",
-        analytics_enabled=False,
-        flagging_mode="never",
+def source_choices(answer: dict | None) -> list[tuple[str, str]]:
+    if not answer:
+        return []
+    kind, items = ("related", answer["related"]) if answer["abstained"] else ("cited", answer["citations"])
+    return [(f"[{c['n']}] {c['title'][:60]}", f"{kind}:{c['n']}") for c in items]
+
+
+def viewer_html(assistant: Assistant, answer: dict | None, choice: str | None) -> str:
+    """The chosen source's document, its cited characters highlighted; only indexed documents are shown."""
+    if not answer or not choice:
+        return ""
+    kind, n = choice.split(":")
+    items = answer["related"] if kind == "related" else answer["citations"]
+    citation = next((c for c in items if str(c["n"]) == n), None)
+    found = assistant.document(citation["doc_id"]) if citation else None
+    if found is None:
+        return "<p>This document is no longer in the index.</p>"
+    record, text = found
+    start, end = citation["start"], citation["end"]
+    lo, hi = max(0, start - VIEWER_WINDOW), min(len(text), end + VIEWER_WINDOW)
+    before = ("…" if lo else "") + html.escape(text[lo:start])
+    after = html.escape(text[end:hi]) + ("…" if hi < len(text) else "")
+    return (
+        f"<p><strong>{html.escape(record.title)}</strong><br><code>{html.escape(record.path)}</code> · "
+        f"characters {start}–{end} of {len(text)}</p>"
+        f'<div class="doc">{before}<mark>{html.escape(text[start:end])}</mark>{after}</div>'
     )
 
 
-def main() -> None:
+def documents_table(assistant: Assistant) -> list[list]:
+    return [
+        [d.title, Path(d.path).name, d.n_chunks, datetime.fromtimestamp(d.indexed_at).strftime("%Y-%m-%d %H:%M")]
+        for d in assistant.documents()
+    ]
+
+
+def status_markdown(assistant: Assistant) -> str:
+    s = assistant.status()
+    return f"**{s['documents']}** documents · **{s['chunks']}** chunks · model `{s['model']}` · index `{s['index']}`"
+
+
+def build_app(assistant: Assistant, answer_modes: tuple[str, ...] = ("extractive",)):
+    import gradio as gr
+
+    def document_choices() -> list[tuple[str, str]]:
+        return [(f"{d.title[:60]} ({Path(d.path).name})", d.doc_id) for d in assistant.documents()]
+
+    def respond(message: str, history: list[dict], top_k: int, show_scores: bool):
+        message = (message or "").strip()
+        if not message:
+            yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        answer = assistant.ask(message, plain_turns(history), int(top_k))
+        payload = answer.to_json()
+        text = as_markdown(answer, show_scores)
+        history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        words = text.split(" ")
+        for cut in range(8, len(words), 8):  # stream the answer in, a few words at a time
+            history[-1]["content"] = " ".join(words[:cut])
+            yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            time.sleep(0.02)
+        history[-1]["content"] = text
+        choices = source_choices(payload)
+        first = choices[0][1] if choices else None
+        yield (
+            history,
+            "",
+            payload,
+            source_cards(payload, show_scores),
+            gr.update(choices=choices, value=first),
+            viewer_html(assistant, payload, first),
+        )
+
+    def upload(files: list[str] | None, progress=gr.Progress()):  # noqa: B008 (how Gradio asks for a progress bar)
+        from assistant.uploads import UploadError
+
+        messages = []
+        for i, file in enumerate(files or []):
+            name = Path(file).name
+            progress((i, len(files)), desc=f"Indexing {name}")
+            try:
+                report = assistant.upload(name, Path(file).read_bytes())
+                messages.append(f"✔ {name}: indexed, {report.chunks_embedded} chunks")
+            except UploadError as exc:
+                messages.append(f"✘ {exc}")
+        return (
+            "\n\n".join(messages) or "No file chosen.",
+            documents_table(assistant),
+            status_markdown(assistant),
+            gr.update(choices=document_choices(), value=None),
+        )
+
+    def delete(doc_id: str | None):
+        path = assistant.delete(doc_id) if doc_id else None
+        message = f"Deleted {Path(path).name} from the index and the corpus." if path else "Choose an indexed document."
+        return message, documents_table(assistant), status_markdown(assistant), gr.update(choices=document_choices(), value=None)
+
+    # The API returns JSON text: gradio_client would take any object with a "path" key for a file to fetch.
+    def ask(question: str, history: list[dict] | None = None, top_k: int = 0) -> str:
+        """The same JSON as `assistant ask --json`."""
+        return json.dumps(assistant.ask(question, plain_turns(history), top_k or None).to_json(), ensure_ascii=False)
+
+    def documents() -> str:
+        """The indexed documents, as JSON."""
+        rows = [{"doc_id": d.doc_id, "title": d.title, "path": d.path, "chunks": d.n_chunks} for d in assistant.documents()]
+        return json.dumps(rows, ensure_ascii=False)
+
+    def status() -> str:
+        """Documents, chunks, model and index location, as JSON."""
+        return json.dumps(assistant.status())
+
+    with gr.Blocks(title="Corpus assistant", analytics_enabled=False) as app:
+        last_answer = gr.State(None)
+        gr.Markdown("# Corpus assistant\nAnswers come only from the indexed documents; every sentence cites its passage.")
+        with gr.Tab("Chat"), gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Conversation", height=480, elem_id="chat")
+                question = gr.Textbox(placeholder="Ask about the documents…", show_label=False, elem_id="question")
+                with gr.Row():
+                    send = gr.Button("Ask", variant="primary", elem_id="ask")
+                    clear = gr.Button("Clear conversation", elem_id="clear")
+                gr.Examples(EXAMPLES, inputs=question, label="Examples")
+                with gr.Accordion("Settings", open=False):
+                    top_k = gr.Slider(1, 20, value=assistant.settings.top_k, step=1, label="Passages retrieved (top-k)")
+                    show_scores = gr.Checkbox(label="Show support and evidence scores")
+                    gr.Radio(list(answer_modes), value=answer_modes[0], label="Answer mode", visible=len(answer_modes) > 1)
+            with gr.Column(scale=2):
+                cards = gr.HTML(source_cards(None), elem_id="sources")
+                chosen = gr.Radio([], label="Open a source", elem_id="source-choice")
+                viewer = gr.HTML(elem_id="viewer")
+        with gr.Tab("Documents"):
+            status_md = gr.Markdown()
+            table = gr.Dataframe(headers=["Title", "File", "Chunks", "Indexed"], interactive=False, elem_id="documents")
+            files = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label="Add documents", elem_id="upload")
+            upload_button = gr.Button("Upload and index", elem_id="upload-button")
+            upload_message = gr.Markdown(elem_id="upload-message")
+            doomed = gr.Dropdown(label="Document to delete", choices=[], elem_id="delete-choice")
+            delete_button = gr.Button("Delete document", variant="stop", elem_id="delete-button")
+            delete_message = gr.Markdown(elem_id="delete-message")
+
+        chat_outputs = [chatbot, question, last_answer, cards, chosen, viewer]
+        for trigger in (question.submit, send.click):
+            trigger(respond, [question, chatbot, top_k, show_scores], chat_outputs, api_visibility="private").then(
+                None, js=SCROLL_TO_MARK
+            )
+        chosen.input(lambda answer, choice: viewer_html(assistant, answer, choice), [last_answer, chosen], viewer).then(
+            None, js=SCROLL_TO_MARK
+        )
+        clear.click(lambda: ([], None, source_cards(None), gr.update(choices=[], value=None), ""), None,
+                    [chatbot, last_answer, cards, chosen, viewer], api_visibility="private")  # fmt: skip
+        upload_button.click(upload, files, [upload_message, table, status_md, doomed], api_name="upload").then(
+            lambda: None, None, files
+        )
+        delete_button.click(delete, doomed, [delete_message, table, status_md, doomed], api_name="delete")
+        app.load(lambda: (documents_table(assistant), status_markdown(assistant), gr.update(choices=document_choices())),
+                 None, [table, status_md, doomed], api_visibility="private")  # fmt: skip
+        gr.api(ask, api_name="ask")
+        gr.api(documents, api_name="documents")
+        gr.api(status, api_name="status")
+    return app
+
+
+def launch_options(host: str, auth: str | None, no_auth: bool) -> dict:
+    """Bind anywhere but this machine only with a password (or an explicit --no-auth)."""
+    if auth:
+        user, _, password = auth.partition(":")
+        if not user or not password:
+            raise SystemExit("--auth takes user:password")
+        return {"auth": (user, password)}
+    if host not in LOCAL_HOSTS and not no_auth:
+        raise SystemExit(f"refusing to listen on {host} without --auth user:password (or --no-auth, if you mean it)")
+    return {}
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the chat UI.")
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default 7860)")
+    parser.add_argument("--auth", help="user:password required to use the page (required off 127.0.0.1)")
+    parser.add_argument("--no-auth", action="store_true", help="allow a non-local address without a password")
+    parser.add_argument("--max-upload-mb", type=float, help="largest accepted upload (default 20)")
     parser.add_argument("--no-ingest", action="store_true", help="serve the index as it is")
-    args = parser.parse_args()
-    settings = Settings(**{k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None})
+    args = parser.parse_args(argv)
+    overrides = {"host": args.host, "port": args.port, "max_upload_mb": args.max_upload_mb}
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    options = launch_options(settings.host, args.auth, args.no_auth)
     assistant = Assistant(settings)
     if not args.no_ingest:
         # Incremental: embeds only what is new or changed since the last run, so start-up stays quick.
-        print(assistant.ingest().summary())
-    build_app(assistant).launch(server_name=settings.host, server_port=settings.port, share=False)
+        print(assistant.ingest().summary(), file=sys.stderr)
+    app = build_app(assistant)
+    app.queue(default_concurrency_limit=8)
+    app.launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        share=False,
+        max_file_size=f"{settings.max_upload_mb}mb",
+        css=CSS,
+        **options,
+    )
 
 
 if __name__ == "__main__":

@@ -172,6 +172,24 @@ def ingest(
         return report
 
 
+def delete_documents(settings: Settings, doc_ids: list[str]) -> list[str]:
+    """Remove documents from the vectors, the catalog and BM25; the paths removed, in order."""
+    with ingest_lock(settings.index_dir):
+        index = Index(settings)
+        known = {doc.doc_id: doc for doc in index.catalog.documents()}
+        removed = []
+        for doc_id in doc_ids:
+            if doc_id in known:
+                index.catalog.set_meta(dirty=1)
+                index.vectors.delete_document(doc_id)
+                index.catalog.remove_document(doc_id)
+                removed.append(known[doc_id].path)
+        if removed:
+            index.rebuild_bm25()
+            index.catalog.set_meta(dirty=0)
+        return removed
+
+
 class _ChunkCounter:
     """A progress bar over chunks to embed (tqdm shows it on terminals only)."""
 

@@ -56,8 +56,59 @@ class Assistant:
     def ingest(self, paths: list[Path] | None = None, *, rebuild: bool = False):
         from assistant.ingest import ingest
 
-        self._index = self._retriever = None  # the writer may replace files under us
-        return ingest(self.settings, paths, rebuild=rebuild, encoder=self.encoder)
+        try:
+            return ingest(self.settings, paths, rebuild=rebuild, encoder=self.encoder)
+        finally:
+            self._reopen()
+
+    def _reopen(self) -> None:
+        """After a write: the next question opens the index afresh (questions in flight keep the old handles)."""
+        with self._lock:
+            self._index = self._retriever = None
+
+    def documents(self):
+        return self.index.catalog.documents()
+
+    def document(self, doc_id: str):
+        """(record, text) of an indexed document, or None: the viewer shows nothing that is not in the index."""
+        record = next((d for d in self.documents() if d.doc_id == doc_id), None)
+        text = self.index.catalog.document_text(doc_id) if record else None
+        return (record, text) if record and text is not None else None
+
+    def upload(self, name: str, data: bytes):
+        """Store an upload under the corpus folder and index it; UploadError (and nothing written) if refused."""
+        from assistant.uploads import UploadError, check_upload
+
+        clean = check_upload(name, data, int(self.settings.max_upload_mb * 1e6))
+        corpus = self.settings.corpus_dir
+        target = corpus / clean
+        if target.exists():
+            raise UploadError(f"{clean}: a document with this name is already in the corpus; delete it first or rename the file")
+        corpus.mkdir(parents=True, exist_ok=True)
+        staging = corpus / f".{clean}.part"  # hidden: an ingest running meanwhile skips it
+        staging.write_bytes(data)
+        staging.replace(target)
+        report = self.ingest([target])
+        if report.failed:
+            target.unlink(missing_ok=True)
+            raise UploadError(f"{clean}: {report.failed[0][1]}")
+        return report
+
+    def delete(self, doc_id: str) -> str | None:
+        """Remove a document from the index and, when it lives under the corpus folder, from the corpus; its path."""
+        from assistant.ingest import delete_documents
+
+        found = self.document(doc_id)
+        if found is None:
+            return None
+        path = Path(found[0].path)
+        if path.is_relative_to(self.settings.corpus_dir.resolve()):
+            path.unlink(missing_ok=True)  # first: should we stop half-way, the next ingest drops it from the index
+        try:
+            removed = delete_documents(self.settings, [doc_id])
+        finally:
+            self._reopen()
+        return removed[0] if removed else None
 
     def ask(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Answer:
         with self._lock:

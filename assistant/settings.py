@@ -50,6 +50,7 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 7860
+    max_upload_mb: float = 20.0
 
     def resolved_model_path(self) -> Path:
         return self.model_path or bundled_model_path()

@@ -48,3 +48,39 @@ def seed_assistant(tmp_path_factory, encoder) -> Assistant:
     report = assistant.ingest()
     assert len(report.added) == 2 and not report.failed
     return assistant
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def serve():
+    """Launch the real Gradio app for an assistant on a free local port; closed after the test."""
+    from app import CSS, build_app
+
+    apps = []
+
+    def start(assistant: Assistant, **launch_options) -> str:
+        port = free_port()
+        app = build_app(assistant)
+        app.queue(default_concurrency_limit=8)
+        app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, share=False, css=CSS, **launch_options)
+        apps.append(app)
+        return f"http://127.0.0.1:{port}/"
+
+    yield start
+    for app in apps:
+        app.close()
+
+
+@pytest.fixture
+def writable_assistant(make_assistant, corpus_copy) -> Assistant:
+    """The two articles in a corpus folder of this test's own, indexed: uploads and deletes may change it."""
+    assistant = make_assistant(corpus_copy)
+    assistant.ingest()
+    return assistant
