@@ -1,0 +1,81 @@
+"""The page in a real headless Chromium (Debian's, driven by Playwright): ask, read the source, upload, delete.
+
+A missing browser fails this test: `.ci/run` installs chromium, and the UI is not tested without it.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SHORE_QUESTION
+
+CHROMIUM = Path("/usr/bin/chromium")
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def page(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), "Debian's chromium is missing: apt-get install -y chromium (see README)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        yield page
+        page.screenshot(path=str(tmp_path / "final.png"), full_page=True)
+        print(f"screenshots in {tmp_path}")
+        browser.close()
+
+
+def ask(page, question: str) -> None:
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+
+
+def last_answer(page):
+    return page.locator("#chat .message-row.bot-row, #chat [data-testid='bot']").last
+
+
+def test_ask_read_the_highlighted_source_upload_and_delete(writable_assistant, serve, page, tmp_path):
+    from playwright.sync_api import expect
+
+    page.goto(serve(writable_assistant))
+
+    ask(page, SHORE_QUESTION)
+    expect(page.locator("#chat")).to_contain_text("300 metres")
+    expect(page.locator("#chat")).to_contain_text("[1]")
+    page.locator("#source-choice label").filter(has_text="[1]").click()
+    mark = page.locator("#viewer mark")
+    expect(mark).to_contain_text("300 metres")
+    expect(mark).to_be_in_viewport()
+    expect(page.locator("#viewer")).to_contain_text("french-police-fail-to-stop-migrant-boat.txt")
+    page.screenshot(path=str(tmp_path / "answer-and-source.png"), full_page=True)
+
+    document = tmp_path / "lighthouse.txt"
+    document.write_text("The lighthouse keeper of Port Ellery is Agnes Trevelyan. She has kept the light for 31 years.\n")
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#upload input[type=file]").set_input_files(str(document))
+    page.locator("#upload-button").click()
+    expect(page.locator("#upload-message")).to_contain_text("lighthouse.txt: indexed")
+    expect(page.locator("#documents")).to_contain_text("lighthouse.txt")
+
+    page.get_by_role("tab", name="Chat").click()
+    page.locator("#clear").click()
+    ask(page, "Who is the lighthouse keeper of Port Ellery?")
+    expect(page.locator("#chat")).to_contain_text("Agnes Trevelyan")
+    expect(page.locator("#sources")).to_contain_text("lighthouse.txt")
+
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#delete-choice input").click()
+    page.get_by_role("option", name=re.compile("lighthouse.txt")).click()
+    page.locator("#delete-button").click()
+    expect(page.locator("#delete-message")).to_contain_text("Deleted lighthouse.txt")
+
+    page.get_by_role("tab", name="Chat").click()
+    page.locator("#clear").click()
+    ask(page, "Who is the lighthouse keeper of Port Ellery?")
+    expect(page.locator("#chat")).to_contain_text("does not answer")
