@@ -78,6 +78,7 @@ class Answer:
     related: list[Citation]
     evidence: float
     timings: dict[str, float] = field(default_factory=dict)
+    retrieved: list[dict] = field(default_factory=list)  # the passages retrieved, best first (set by the service)
 
     def to_json(self) -> dict:
         return {
@@ -88,6 +89,7 @@ class Answer:
             "sentences": [asdict(s) for s in self.sentences],
             "citations": [asdict(c) for c in self.citations],
             "related": [asdict(c) for c in self.related],
+            "retrieved": self.retrieved,
             "timings": {k: round(v, 2) for k, v in self.timings.items()},
         }
 

@@ -44,6 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     calibrate = commands.add_parser("calibrate", parents=[common], help="find the refusal threshold on a gold set")
     calibrate.add_argument("gold", type=Path)
+
+    evaluate = commands.add_parser(
+        "eval", parents=[common], help="score answers on a gold set (GOLD.jsonl), or retrieval on BEIR data ('beir')"
+    )
+    evaluate.add_argument("gold", metavar="GOLD.jsonl | beir", help="a gold set, or 'beir' for the retrieval benchmark")
+    evaluate.add_argument("--json", type=Path, dest="json_out", help="write the full report as JSON")
+    evaluate.add_argument("--report", type=Path, help="write a Markdown report, failures first")
+    evaluate.add_argument("--compare", type=Path, help="an earlier --json report to compare with")
+    evaluate.add_argument("--data", type=Path, help="beir: folder with corpus.jsonl, queries.jsonl, qrels/")
+    evaluate.add_argument("--split", default="test", help="beir: qrels split (default test)")
+    evaluate.add_argument("--tune", action="store_true", help="beir: also sweep the fusion parameters (use on train)")
     return parser
 
 
@@ -148,6 +159,41 @@ def cmd_calibrate(assistant, args) -> int:
     return 0
 
 
+def cmd_eval(assistant, args) -> int:
+    if args.gold == "beir":
+        return _eval_beir(assistant, args)
+    from assistant import evaluate
+
+    gold = Path(args.gold)
+    if not gold.is_file():
+        print(f"assistant: no gold file at {args.gold}", file=sys.stderr)
+        return EXIT_USAGE
+    previous = json.loads(args.compare.read_text()) if args.compare else None
+    report = evaluate.evaluate(assistant, gold)
+    print(evaluate.metrics_table(report, previous))
+    if previous:
+        flips = evaluate.compare(report, previous)
+        print(f"\nimproved: {' '.join(flips['improved']) or '-'}\nregressed: {' '.join(flips['regressed']) or '-'}")
+    if args.json_out:
+        args.json_out.write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    if args.report:
+        args.report.write_text(evaluate.markdown_report(report, previous))
+    return 0
+
+
+def _eval_beir(assistant, args) -> int:
+    from assistant import beir
+
+    if not args.data or not (args.data / "corpus.jsonl").is_file():
+        print("assistant: eval beir needs --data DIR holding corpus.jsonl, queries.jsonl and qrels/SPLIT.tsv", file=sys.stderr)
+        return EXIT_USAGE
+    result = beir.run(args.data, args.split, args.index, tune=args.tune)
+    print(beir.table(result))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result, indent=1))
+    return 0
+
+
 def format_answer(answer) -> str:
     lines = [answer.answer, ""]
     if answer.abstained:
@@ -169,6 +215,7 @@ COMMANDS = {
     "chat": cmd_chat,
     "status": cmd_status,
     "calibrate": cmd_calibrate,
+    "eval": cmd_eval,
 }
 
 if __name__ == "__main__":

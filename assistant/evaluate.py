@@ -1,65 +1,255 @@
-"""Evaluate: deterministic answer-quality checks on a gold set (no LLM judge), and threshold calibration.
+"""Evaluate: deterministic answer-quality metrics on a gold set (no LLM judge), reports, comparison, calibration.
 
 Gold format, one JSON object per line::
 
-    {"id": "a01", "question": "...", "answerable": true, "facts": ["300 metres"],
-     "source": "file-name.txt", "history": [{"role": "user", "content": "..."}]}
+    {"id": "a01", "question": "...", "answerable": true,
+     "facts": ["300 metres", "re:300 ?m(etres)?"],
+     "sources": [{"document": "file-name.txt", "contains": "300 metres"}],
+     "history": [{"role": "user", "content": "..."}]}
 
-``facts`` are any-of strings; an answer is correct when one of them is in the answer text *and*
-in the quote of a citation. Unanswerable questions are correct when the assistant refuses.
+``facts`` are any-of: plain strings match case-insensitively, ``re:`` strings are regular
+expressions. ``sources`` (or a single ``"source": "file-name.txt"``) name the documents, by file
+name, that retrieval should find, optionally with text the retrieved passage must contain.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import statistics
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.answer import Answer
 from assistant.service import Assistant
+from assistant.verify import SUPPORTED
+
+GATE_METRICS = ("answered_with_cited_fact", "refused_unanswerable")
+
+
+def load_gold(path: Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            row = json.loads(line)
+            if "question" not in row:
+                raise ValueError(f"{path}:{number}: a gold row needs a question")
+            row.setdefault("id", f"q{number}")
+            rows.append(row)
+    return rows
+
+
+def fact_matches(fact: str, text: str) -> bool:
+    if fact.startswith("re:"):
+        return re.search(fact[3:], text, re.I) is not None
+    return fact.lower() in text.lower()
+
+
+def expected_sources(gold: dict) -> list[dict]:
+    sources = gold.get("sources") or ([gold["source"]] if gold.get("source") else [])
+    return [{"document": s} if isinstance(s, str) else s for s in sources]
 
 
 @dataclass
 class GoldResult:
     gold: dict
     answer: Answer
+    seconds: float = 0.0
 
     @property
     def answerable(self) -> bool:
         return bool(self.gold.get("answerable", True))
 
     @property
+    def facts(self) -> list[str]:
+        return list(self.gold.get("facts", []))
+
+    @property
+    def fact_in_answer(self) -> bool:
+        return not self.answer.abstained and any(fact_matches(f, self.answer.answer) for f in self.facts)
+
+    @property
     def fact_cited(self) -> bool:
-        """An expected fact is in the answer and in the quote of one of its citations."""
-        facts = [f.lower() for f in self.gold.get("facts", [])]
-        text = self.answer.answer.lower()
-        quotes = [c.quote.lower() for c in self.answer.citations]
-        return any(f in text and any(f in q for q in quotes) for f in facts)
+        """An answer sentence holding an expected fact cites a passage that holds it too."""
+        quotes = {c.n: c.quote for c in self.answer.citations}
+        return not self.answer.abstained and any(
+            fact_matches(f, sentence.text) and any(fact_matches(f, quotes.get(n, "")) for n in sentence.cites)
+            for sentence in self.answer.sentences
+            for f in self.facts
+        )
 
     @property
     def correct(self) -> bool:
-        if self.answerable:
-            return not self.answer.abstained and self.fact_cited
-        return self.answer.abstained
+        return self.fact_cited if self.answerable else self.answer.abstained
 
+    @property
+    def source_rank(self) -> int | None:
+        """Rank of the first retrieved passage from an expected source (and holding its text), if any."""
+        wanted = expected_sources(self.gold)
+        if not wanted:
+            return None
+        for passage in self.answer.retrieved:
+            name = Path(passage["path"]).name
+            for source in wanted:
+                if name == source["document"]:
+                    contains = source.get("contains")
+                    if not contains or fact_matches(contains, self._passage_text(passage)):
+                        return passage["rank"]
+        return 0  # expected, not found
 
-def load_gold(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    def _passage_text(self, passage: dict) -> str:
+        return passage.get("text", "")
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.gold["id"],
+            "question": self.gold["question"],
+            "history": self.gold.get("history", []),
+            "answerable": self.answerable,
+            "facts": self.facts,
+            "correct": self.correct,
+            "fact_in_answer": self.fact_in_answer,
+            "fact_cited": self.fact_cited,
+            "source_rank": self.source_rank,
+            "seconds": round(self.seconds, 4),
+            "answer": {k: v for k, v in self.answer.to_json().items() if k != "timings"},
+        }
 
 
 def run_gold(assistant: Assistant, gold: list[dict]) -> list[GoldResult]:
-    return [GoldResult(row, assistant.ask(row["question"], row.get("history"))) for row in gold]
+    results = []
+    for row in gold:
+        started = time.perf_counter()
+        answer = assistant.ask(row["question"], row.get("history"))
+        results.append(GoldResult(row, answer, time.perf_counter() - started))
+        _attach_passage_texts(assistant, answer)
+    return results
 
 
-def rates(results: list[GoldResult]) -> dict[str, float]:
+def _attach_passage_texts(assistant: Assistant, answer: Answer) -> None:
+    """Retrieved passages carry their text in reports, so a failure can be read without the index."""
+    texts: dict[str, str] = {}
+    for passage in answer.retrieved:
+        doc_id = passage["doc_id"]
+        if doc_id not in texts:
+            texts[doc_id] = assistant.index.catalog.document_text(doc_id) or ""
+        passage["text"] = texts[doc_id][passage["start"] : passage["end"]]
+
+
+def _share(hits: list[bool]) -> float | None:
+    return round(sum(hits) / len(hits), 4) if hits else None
+
+
+def metrics(results: list[GoldResult]) -> dict:
     answerable = [r for r in results if r.answerable]
     unanswerable = [r for r in results if not r.answerable]
+    refused = [r for r in results if r.answer.abstained]
+    cited_sentences = [s for r in results for s in r.answer.sentences if s.cites]
+    ranks = [r.source_rank for r in answerable if r.source_rank is not None]
+    latencies = sorted(r.seconds * 1000 for r in results)
+    k = max((len(r.answer.retrieved) for r in results), default=0)
     return {
-        "answered_with_cited_fact": sum(r.correct for r in answerable) / max(len(answerable), 1),
-        "refused_unanswerable": sum(r.correct for r in unanswerable) / max(len(unanswerable), 1),
+        "questions": len(results),
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
+        "answer_correct": _share([r.fact_in_answer for r in answerable]),
+        "answered_with_cited_fact": _share([r.fact_cited for r in answerable]),
+        "citation_precision": _share([s.support >= SUPPORTED for s in cited_sentences]),
+        "abstention_precision": _share([not r.answerable for r in refused]),
+        "abstention_recall": _share([r.answer.abstained for r in unanswerable]),
+        "refused_unanswerable": _share([r.answer.abstained for r in unanswerable]),
+        f"retrieval_hit@{k}": _share([rank > 0 for rank in ranks]),
+        "retrieval_mrr": round(sum(1 / rank for rank in ranks if rank > 0) / len(ranks), 4) if ranks else None,
+        "latency_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "latency_p95_ms": round(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 1) if latencies else None,
     }
+
+
+def rates(results: list[GoldResult]) -> dict:
+    """The two gate rates and the counts behind them."""
+    measured = metrics(results)
+    return {key: measured[key] or 0.0 for key in GATE_METRICS} | {
+        "answerable": measured["answerable"],
+        "unanswerable": measured["unanswerable"],
+    }
+
+
+def evaluate(assistant: Assistant, gold_path: Path, backend: str = "extractive") -> dict:
+    """Answer every gold question and return the report: metrics and every question's outcome."""
+    results = run_gold(assistant, load_gold(gold_path))
+    return {
+        "gold": str(gold_path),
+        "backend": backend,
+        "settings": {
+            "top_k": assistant.settings.top_k,
+            "min_evidence": assistant.settings.min_evidence,
+            "model": assistant.settings.model_name,
+        },
+        "metrics": metrics(results),
+        "questions": [r.to_json() for r in results],
+    }
+
+
+def metrics_table(report: dict, previous: dict | None = None) -> str:
+    rows = [f"{'metric':28} {'value':>9}" + (f" {'before':>9} {'change':>8}" if previous else "")]
+    for key, value in report["metrics"].items():
+        line = f"{key:28} {_fmt(value):>9}"
+        if previous:
+            old = previous["metrics"].get(key)
+            change = value - old if isinstance(value, int | float) and isinstance(old, int | float) else None
+            line += f" {_fmt(old):>9} {('+' if change and change > 0 else '') + _fmt(change) if change else '':>8}"
+        rows.append(line)
+    return "\n".join(rows)
+
+
+def compare(report: dict, previous: dict) -> dict[str, list[str]]:
+    """Question ids that went from wrong to right and from right to wrong."""
+    before = {q["id"]: q["correct"] for q in previous["questions"]}
+    return {
+        "improved": [q["id"] for q in report["questions"] if q["correct"] and before.get(q["id"]) is False],
+        "regressed": [q["id"] for q in report["questions"] if not q["correct"] and before.get(q["id"]) is True],
+    }
+
+
+def markdown_report(report: dict, previous: dict | None = None) -> str:
+    lines = [f"# Evaluation: `{report['gold']}` ({report['backend']})", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {key} | {_fmt(value)} |" for key, value in report["metrics"].items()]
+    if previous:
+        flips = compare(report, previous)
+        lines += ["", f"Against `{previous['gold']}` ({previous['backend']}): improved {', '.join(flips['improved']) or '—'}; "
+                  f"regressed {', '.join(flips['regressed']) or '—'}."]  # fmt: skip
+    failures = [q for q in report["questions"] if not q["correct"]]
+    lines += ["", f"## Failures ({len(failures)})", ""]
+    for q in failures:
+        lines += _question_markdown(q, detailed=True)
+    lines += ["", f"## Passed ({len(report['questions']) - len(failures)})", ""]
+    lines += [f"- `{q['id']}` {q['question']}" for q in report["questions"] if q["correct"]]
+    return "\n".join(lines) + "\n"
+
+
+def _question_markdown(q: dict, detailed: bool) -> list[str]:
+    answer = q["answer"]
+    expected = "answerable, expects " + " | ".join(f"`{f}`" for f in q["facts"]) if q["answerable"] else "unanswerable"
+    lines = [f"### `{q['id']}` {q['question']}", "", f"- expected: {expected}"]
+    if q["history"]:
+        lines.append("- history: " + " / ".join(turn["content"] for turn in q["history"] if turn.get("role") == "user"))
+    outcome = "refused" if answer["abstained"] else "answered"
+    lines.append(f"- answer ({outcome}, evidence {answer['evidence']}): {answer['answer']}")
+    for c in answer["citations"]:
+        lines.append(f"  - [{c['n']}] `{Path(c['path']).name}` {c['start']}–{c['end']}, support {c['support']}: {c['quote']}")
+    if detailed:
+        lines.append(f"- retrieved (expected source at rank {q['source_rank']}):")
+        for p in answer["retrieved"]:
+            lines.append(f"  {p['rank']}. `{Path(p['path']).name}` {p['start']}–{p['end']} (score {p['score']}): "
+                         f"{' '.join(p.get('text', '').split())[:300]}")  # fmt: skip
+    return [*lines, ""]
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def calibrate(assistant: Assistant, gold: list[dict]) -> tuple[float, list[tuple[float, float, float]]]:

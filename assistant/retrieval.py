@@ -1,8 +1,10 @@
-"""Retrieve: dense (Chroma) and BM25 candidates, fused by reciprocal rank fusion."""
+"""Retrieve: dense (Chroma) and BM25 candidates, fused by weighted reciprocal rank fusion."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from assistant.embedding import Encoder
 from assistant.store import ChunkRecord, Index
@@ -17,29 +19,49 @@ class RetrievedChunk:
     bm25_rank: int | None
 
 
+@dataclass(frozen=True)
+class Rankings:
+    """The two candidate lists for one query: (chunk id, score), best first."""
+
+    vector: np.ndarray
+    dense: list[tuple[str, float]]
+    bm25: list[tuple[str, float]]
+
+
+def fuse(rankings: Rankings, rrf_k: int, dense_weight: float = 1.0) -> dict[str, float]:
+    """Weighted reciprocal rank fusion: w / (k + rank), summed over the lists a chunk appears in."""
+    fused: dict[str, float] = {}
+    for weight, ranking in ((dense_weight, rankings.dense), (1.0, rankings.bm25)):
+        for rank, (cid, _) in enumerate(ranking):
+            fused[cid] = fused.get(cid, 0.0) + weight / (rrf_k + rank + 1)
+    return fused
+
+
 class HybridRetriever:
-    def __init__(self, index: Index, encoder: Encoder, candidates: int = 50, rrf_k: int = 60):
+    def __init__(self, index: Index, encoder: Encoder, candidates: int = 50, rrf_k: int = 60, dense_weight: float = 1.0):
         self.index = index
         self.encoder = encoder
         self.candidates = candidates
         self.rrf_k = rrf_k
+        self.dense_weight = dense_weight
+
+    def rankings(self, query: str, depth: int | None = None) -> Rankings:
+        depth = depth or self.candidates
+        vector = self.encoder.encode([query])[0]
+        return Rankings(vector, self.index.vectors.query(vector, depth), self.index.bm25().query(query, depth))
 
     def retrieve(self, query: str, top_k: int) -> list[RetrievedChunk]:
-        vector = self.encoder.encode([query])[0]
-        dense = self.index.vectors.query(vector, self.candidates)
-        sparse = self.index.bm25().query(query, self.candidates)
-        dense_rank = {cid: rank for rank, (cid, _) in enumerate(dense)}
-        bm25_rank = {cid: rank for rank, (cid, _) in enumerate(sparse)}
-        fused: dict[str, float] = {}
-        for ranking in (dense_rank, bm25_rank):
-            for cid, rank in ranking.items():
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+        rankings = self.rankings(query)
+        fused = fuse(rankings, self.rrf_k, self.dense_weight)
         # The catalog is the source of truth: vectors it does not list (a crashed ingest) are skipped.
         ranked = sorted(fused, key=fused.__getitem__, reverse=True)[: top_k * 2]
         records = self.index.catalog.chunks(ranked)
         ranked = [cid for cid in ranked if cid in records][:top_k]
-        similarity = dict(dense)
-        similarity.update(self.index.vectors.similarities(vector, [cid for cid in ranked if cid not in similarity]))
+        similarity = dict(rankings.dense)
+        missing = [cid for cid in ranked if cid not in similarity]
+        similarity.update(self.index.vectors.similarities(rankings.vector, missing))
+        dense_rank = {cid: rank for rank, (cid, _) in enumerate(rankings.dense)}
+        bm25_rank = {cid: rank for rank, (cid, _) in enumerate(rankings.bm25)}
         return [
             RetrievedChunk(records[cid], fused[cid], similarity.get(cid, 0.0), dense_rank.get(cid), bm25_rank.get(cid))
             for cid in ranked

@@ -119,7 +119,9 @@ class Assistant:
 
         started = time.perf_counter()
         if self._retriever is None:
-            self._retriever = HybridRetriever(self.index, self.encoder, self.settings.candidates, self.settings.rrf_k)
+            self._retriever = HybridRetriever(
+                self.index, self.encoder, self.settings.candidates, self.settings.rrf_k, self.settings.dense_weight
+            )
         context = follow_up_context(question, history)
         query = f"{context} {question}".strip()
         chunks = self._retriever.retrieve(query, top_k or self.settings.top_k)
@@ -128,6 +130,19 @@ class Assistant:
             self.index.bm25().idf, self.encoder.encode, self.settings.min_evidence, self.settings.max_answer_sentences
         )
         answer = answerer.answer(question, chunks, context)
+        answer.retrieved = [
+            {
+                "rank": rank,
+                "chunk_id": c.chunk.chunk_id,
+                "doc_id": c.chunk.doc_id,
+                "path": c.chunk.path,
+                "start": c.chunk.start,
+                "end": c.chunk.end,
+                "score": round(c.score, 5),
+                "dense": round(c.dense, 4),
+            }
+            for rank, c in enumerate(chunks, start=1)
+        ]
         answer.timings = {"retrieve_ms": (retrieved - started) * 1000, "answer_ms": (time.perf_counter() - retrieved) * 1000}
         return answer
 

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     top_k: int = 5
     candidates: int = 50  # depth of each of the dense and BM25 lists before fusion
     rrf_k: int = 60
+    dense_weight: float = 1.0  # weight of the dense list in the fusion (BM25's is 1)
 
     # Calibrated on tests/evalsets/seed.jsonl with `assistant calibrate` (see README, "Abstention").
     min_evidence: float = 0.44

@@ -76,3 +76,27 @@ def test_ingest_prints_a_summary_and_reports_bad_files(tmp_path):
     assert result.returncode == 0
     assert "added 1" in result.stdout and "failed 1" in result.stdout
     assert "bad.txt" in result.stderr and "UTF-8" in result.stderr
+
+
+def test_eval_writes_json_and_markdown_and_compares(seed_assistant, tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(
+        '{"id": "g1", "question": "What is the largest police union in France?", "answerable": true, "facts": ["Alliance"],'
+        ' "source": "french-police-union-blocks-channel-crackdown.txt"}\n'
+        '{"id": "g2", "question": "What is the capital of Australia?", "answerable": false}\n'
+    )
+    report, markdown = tmp_path / "run.json", tmp_path / "run.md"
+    done = run("eval", str(gold), "--json", str(report), "--report", str(markdown), index=seed_assistant.settings.index_dir)
+    assert done.returncode == 0, done.stderr
+    assert "answered_with_cited_fact" in done.stdout
+    measured = json.loads(report.read_text())["metrics"]
+    assert measured["answered_with_cited_fact"] == 1.0 and measured["refused_unanswerable"] == 1.0
+    assert measured["retrieval_hit@5"] == 1.0
+    assert "## Failures (0)" in markdown.read_text()
+    again = run("eval", str(gold), "--compare", str(report), index=seed_assistant.settings.index_dir)
+    assert "regressed: -" in again.stdout
+
+
+def test_eval_beir_without_data_is_a_usage_error(seed_assistant):
+    done = run("eval", "beir", index=seed_assistant.settings.index_dir)
+    assert done.returncode == 2 and "--data" in done.stderr
