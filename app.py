@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
         server_name=settings.host,
         server_port=settings.port,
         share=False,
-        max_file_size=f"{settings.max_upload_mb}mb",
+        max_file_size=int(settings.max_upload_mb * 1_000_000),
         css=CSS,
         **options,
     )

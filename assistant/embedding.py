@@ -47,7 +47,7 @@ class Encoder:
 
         self.model_path = model_path
         self.fingerprint = model_fingerprint(model_path)
-        onnx_file = cache_dir / f"{self.fingerprint}.onnx"
+        self.onnx_file = onnx_file = cache_dir / f"{self.fingerprint}.onnx"
         if not onnx_file.exists():
             export_onnx(model_path, onnx_file)
 

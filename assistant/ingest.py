@@ -21,7 +21,7 @@ from assistant.chunking import Chunk, chunk_text
 from assistant.embedding import Encoder
 from assistant.readers import ReadError, read_document
 from assistant.settings import SUPPORTED_SUFFIXES, Settings
-from assistant.store import DocumentRecord, Index, chunk_id
+from assistant.store import Bm25Index, DocumentRecord, Index, chunk_id
 
 GROUP_CHUNKS = 512  # chunks embedded and written together: the unit of progress lost to a crash
 
@@ -176,16 +176,21 @@ def delete_documents(settings: Settings, doc_ids: list[str]) -> list[str]:
     """Remove documents from the vectors, the catalog and BM25; the paths removed, in order."""
     with ingest_lock(settings.index_dir):
         index = Index(settings)
-        known = {doc.doc_id: doc for doc in index.catalog.documents()}
+        bm25_current = Bm25Index.saved_generation(index.bm25_dir) == index.catalog.generation
         removed = []
         for doc_id in doc_ids:
-            if doc_id in known:
-                index.catalog.set_meta(dirty=1)
-                index.vectors.delete_document(doc_id)
-                index.catalog.remove_document(doc_id)
-                removed.append(known[doc_id].path)
+            record = index.catalog.document(doc_id)
+            if record is None:
+                continue
+            index.catalog.set_meta(dirty=1)
+            index.vectors.delete_ids(index.catalog.chunk_ids(doc_id))
+            index.catalog.remove_document(doc_id)
+            removed.append(record.path)
         if removed:
-            index.rebuild_bm25()
+            if bm25_current:  # keep it: retrieval skips the chunks the catalog no longer lists
+                Bm25Index.accept_deletions(index.bm25_dir, index.catalog.generation)
+            else:
+                index.rebuild_bm25()
             index.catalog.set_meta(dirty=0)
         return removed
 

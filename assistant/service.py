@@ -71,7 +71,7 @@ class Assistant:
 
     def document(self, doc_id: str):
         """(record, text) of an indexed document, or None: the viewer shows nothing that is not in the index."""
-        record = next((d for d in self.documents() if d.doc_id == doc_id), None)
+        record = self.index.catalog.document(doc_id)
         text = self.index.catalog.document_text(doc_id) if record else None
         return (record, text) if record and text is not None else None
 

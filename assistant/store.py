@@ -144,6 +144,15 @@ class Catalog:
                 current_doc, text = doc_id, self.document_text(doc_id) or ""
             yield cid, text[start:end]
 
+    def chunk_ids(self, doc_id: str) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY n", (doc_id,))]
+
+    def document(self, doc_id: str) -> DocumentRecord | None:
+        row = self.db.execute(
+            "SELECT doc_id, path, title, sha256, n_chunks, indexed_at FROM documents WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        return DocumentRecord(*row) if row else None
+
     def chunk_shas(self) -> dict[str, str]:
         rows = self.db.execute("SELECT c.chunk_id, d.sha256 FROM chunks c JOIN documents d USING (doc_id)")
         return dict(rows.fetchall())
@@ -262,6 +271,26 @@ class Bm25Index:
         saved = json.loads(ids_file.read_text())
         retriever = bm25s.BM25.load(str(directory), mmap=True, show_progress=False)
         return cls(retriever, saved["ids"], saved["generation"])
+
+    @staticmethod
+    def saved_generation(directory: Path) -> int | None:
+        ids_file = directory / "ids.json"
+        return json.loads(ids_file.read_text())["generation"] if ids_file.exists() else None
+
+    @staticmethod
+    def accept_deletions(directory: Path, generation: int) -> None:
+        """Declare the saved index current after documents were only removed: no rebuild.
+
+        The removed chunks stay in BM25 until the next rebuild, and retrieval drops them because the
+        catalog no longer lists them; that keeps deleting one document from 100k chunks well under 1 s.
+        """
+        ids_file = directory / "ids.json"
+        if ids_file.exists():
+            saved = json.loads(ids_file.read_text())
+            saved["generation"] = generation
+            partial = ids_file.with_suffix(".partial")
+            partial.write_text(json.dumps(saved))
+            partial.replace(ids_file)
 
     def query(self, text: str, k: int) -> list[tuple[str, float]]:
         from assistant.text import terms

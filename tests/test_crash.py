@@ -1,0 +1,109 @@
+"""Crash- and concurrency-safety of indexing, with real processes: kill -9 mid-ingest, two writers, readers meanwhile."""
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from assistant.service import Assistant
+from assistant.settings import Settings
+from assistant.store import Bm25Index
+
+ASSISTANT = str(Path(sys.executable).parent / "assistant")
+TOPICS = ["harbour", "orchard", "glacier", "library", "railway", "vineyard", "observatory", "bakery", "quarry", "ferry"]
+
+
+def write_corpus(folder: Path, documents: int) -> None:
+    folder.mkdir(parents=True)
+    for i in range(documents):
+        topic = TOPICS[i % len(TOPICS)]
+        (folder / f"note-{i:05d}.txt").write_text(
+            f"Note {i} about the {topic}. The {topic} logbook entry {i} records {i * 7 % 113} visitors on day {i % 31}.\n"
+        )
+
+
+def ingest_process(corpus: Path, index: Path) -> subprocess.Popen:
+    env = {**os.environ, "ASSISTANT_INDEX_DIR": str(index), "ASSISTANT_CORPUS_DIR": str(corpus)}
+    return subprocess.Popen([ASSISTANT, "ingest"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def with_encoder(index: Path, encoder) -> Path:
+    """Seed the index folder with the ONNX export the test session already made (saves an export per index)."""
+    (index / "encoder").mkdir(parents=True)
+    for exported in Path(encoder.onnx_file).parent.glob("*.onnx"):
+        shutil.copy(exported, index / "encoder")
+    return index
+
+
+def snapshot(corpus: Path, index: Path) -> dict:
+    assistant = Assistant(Settings(corpus_dir=corpus, index_dir=index))
+    catalog = assistant.index.catalog
+    chunk_shas = catalog.chunk_shas()
+    vector_shas = assistant.index.vectors.id_shas()
+    bm25 = Bm25Index.load(index / "bm25")
+    return {
+        "documents": sorted((Path(d.path).name, d.sha256, d.n_chunks) for d in catalog.documents()),
+        "chunks": sorted(chunk_shas.items()),
+        "vectors": sorted(vector_shas.items()),
+        "vector_count": assistant.index.vectors.count(),
+        "bm25_ids": sorted(bm25.ids),
+        "bm25_current": bm25.generation == catalog.generation,
+        "dirty": catalog.get_meta("dirty"),
+    }
+
+
+def test_kill_9_at_random_points_then_ingest_equals_a_clean_ingest(tmp_path, encoder):
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, 2000)
+    crashed = with_encoder(tmp_path / "crashed", encoder)
+    chance = random.Random(int(os.environ.get("CRASH_SEED", "20261125")))
+    kills = 0
+    for _ in range(4):
+        process = ingest_process(corpus, crashed)
+        time.sleep(chance.uniform(1.5, 7.0))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+    assert kills >= 2, "the ingest finished before it could be killed: raise the document count"
+    finished = ingest_process(corpus, crashed)
+    assert finished.wait(timeout=300) == 0, finished.stderr.read()
+
+    clean = with_encoder(tmp_path / "clean", encoder)
+    assert ingest_process(corpus, clean).wait(timeout=300) == 0
+
+    after_crashes, reference = snapshot(corpus, crashed), snapshot(corpus, clean)
+    assert len(reference["documents"]) == 2000 and len(reference["chunks"]) == 2000
+    assert after_crashes == reference
+    assert after_crashes["vector_count"] == len(after_crashes["chunks"])  # no duplicates
+    assert after_crashes["bm25_current"] and after_crashes["dirty"] == "0"
+
+
+def test_a_second_writer_stops_with_a_message_and_readers_keep_getting_answers(tmp_path, encoder):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(Path(__file__).parent.parent / "corpus", corpus)
+    index = with_encoder(tmp_path / "index", encoder)
+    assistant = Assistant(Settings(corpus_dir=corpus, index_dir=index), encoder=encoder)
+    assistant.ingest()
+    write_corpus(corpus / "notes", 1500)
+
+    writer = ingest_process(corpus, index)
+    time.sleep(2.5)
+    second = ingest_process(corpus, index)
+    assert second.wait(timeout=60) == 5
+    assert "another ingest" in second.stderr.read()
+
+    answers = 0
+    while writer.poll() is None:
+        answer = assistant.ask("Within what distance of the shore can French officers intercept boats?")
+        assert "300 metres" in answer.answer
+        answers += 1
+    assert writer.returncode == 0, writer.stderr.read()
+    assert answers >= 3
+    assistant.ingest()  # the next ingest finds nothing to do: the writer's work is complete and consistent
+    assert assistant.status()["chunks"] == assistant.status()["vectors"] == 10 + 1500
+
