@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,6 +33,16 @@ from assistant.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def bench_settings(index_dir: Path, **values) -> Settings:
+    """Settings for one of the benchmark's indexes; with a Chroma server, each index gets a collection of its own."""
+    return Settings(index_dir=index_dir, collection=f"{Settings().collection}-{index_dir.name}", **values)
+
+
+def bench_env(index_dir: Path, **values: str) -> dict[str, str]:
+    settings = bench_settings(index_dir)
+    return {**os.environ, "ASSISTANT_INDEX_DIR": str(index_dir), "ASSISTANT_COLLECTION": settings.collection, **values}
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -45,7 +56,7 @@ def bench_ingest(scifact: Path, docs: int, workdir: Path) -> dict:
             row = json.loads(line)
             (corpus / f"{row['_id']}.txt").write_text(f"{row['title']}\n{row['text']}", encoding="utf-8")
 
-    assistant = Assistant(Settings(corpus_dir=corpus, index_dir=workdir / "scifact-index"))
+    assistant = Assistant(bench_settings(workdir / "scifact-index", corpus_dir=corpus))
     _ = assistant.encoder  # load (and export once) outside the timing, as the raw encoder's load is outside too
     report = assistant.ingest()
     texts = [text for _, text in assistant.index.catalog.iter_chunk_texts()]
@@ -69,7 +80,7 @@ def bench_ingest(scifact: Path, docs: int, workdir: Path) -> dict:
 
 
 def bench_latency(index_dir: Path, rounds: int) -> dict:
-    assistant = Assistant(Settings(corpus_dir=ROOT / "corpus", index_dir=index_dir))
+    assistant = Assistant(bench_settings(index_dir, corpus_dir=ROOT / "corpus"))
     assistant.ingest()
     gold = load_gold(ROOT / "tests" / "evalsets" / "seed.jsonl")
     for row in gold:  # warm-up
@@ -95,7 +106,7 @@ def bench_cold_ask(
     index_dir: Path, runs: int, question: str = "Within what distance of the shore can French officers intercept boats?"
 ) -> dict:
     command = [str(Path(sys.executable).parent / "assistant"), "ask", question]
-    env = {**os.environ, "ASSISTANT_INDEX_DIR": str(index_dir)}
+    env = bench_env(index_dir)
     walls = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -129,7 +140,7 @@ class ReplayEncoder:
 
 def known_vectors(index_dir: Path) -> dict[str, np.ndarray]:
     """Chunk text -> vector, read back from an index."""
-    assistant = Assistant(Settings(index_dir=index_dir))
+    assistant = Assistant(bench_settings(index_dir))
     texts = dict(assistant.index.catalog.iter_chunk_texts())
     collection = assistant.index.vectors.collection
     known = {}
@@ -168,8 +179,8 @@ def worker_ingest(args) -> None:
     """Subprocess: ingest the scale corpus with replayed vectors; prints the report as JSON."""
     from assistant.ingest import ingest
 
-    settings = Settings(corpus_dir=args.corpus, index_dir=args.index)
-    base = Assistant(Settings(index_dir=args.cache))
+    settings = bench_settings(args.index, corpus_dir=args.corpus)
+    base = Assistant(bench_settings(args.cache))
     encoder = ReplayEncoder(base.encoder, known_vectors(args.cache))
     report = ingest(settings, encoder=encoder)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -181,7 +192,7 @@ def worker_serve(args) -> None:
     """Subprocess: open an index, answer SciFact queries warm, then delete one document; prints JSON."""
     from assistant.ingest import delete_documents
 
-    assistant = Assistant(Settings(corpus_dir=args.corpus, index_dir=args.index))
+    assistant = Assistant(bench_settings(args.index, corpus_dir=args.corpus))
     queries = [json.loads(line)["text"] for line in (args.scifact / "queries.jsonl").open(encoding="utf-8")][: args.queries]
     for query in queries[:20]:  # warm-up
         assistant.ask(query)
@@ -222,7 +233,7 @@ def bench_cold_ui(index_dir: Path, corpus: Path) -> float:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "ASSISTANT_INDEX_DIR": str(index_dir), "ASSISTANT_CORPUS_DIR": str(corpus)}
+    env = bench_env(index_dir, ASSISTANT_CORPUS_DIR=str(corpus))
     started = time.perf_counter()
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--no-ingest", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -242,8 +253,9 @@ def bench_cold_ui(index_dir: Path, corpus: Path) -> float:
 
 def bench_scale(scifact: Path, cache_index: Path, cache_corpus: Path, chunks_wanted: int, workdir: Path, queries: int) -> dict:
     corpus, index = workdir / f"scale-{chunks_wanted}-corpus", workdir / f"scale-{chunks_wanted}-index"
-    cache_chunks = Assistant(Settings(index_dir=cache_index)).status()["chunks"]
+    cache_chunks = Assistant(bench_settings(cache_index)).status()["chunks"]
     write_replicas(cache_corpus, corpus, chunks_wanted, cache_chunks)
+    shutil.copytree(cache_index / "encoder", index / "encoder", dirs_exist_ok=True)  # the ONNX export, made once
     module = [sys.executable, "-m", "assistant.bench", "--worker"]
     paths = ["--corpus", str(corpus), "--index", str(index), "--cache", str(cache_index), "--scifact", str(scifact)]
     ingested = run_worker([*module, "ingest", *paths])

@@ -1,5 +1,7 @@
 """`--chroma-url`: the same code path against a real `chroma run` server on 127.0.0.1."""
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -65,3 +67,44 @@ def test_server_mode_gives_the_same_answers_as_embedded(chroma_server, seed_assi
         assert ours == theirs, question
 
     assert remote.ingest().chunks_embedded == 0
+
+
+def test_server_mode_upload_and_delete(chroma_server, encoder, tmp_path):
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", chroma_url=chroma_server, collection="deletes")
+    remote = Assistant(settings, encoder=encoder)
+    remote.ingest()
+    remote.upload("lighthouse.txt", b"The lighthouse keeper of Port Ellery is Agnes Trevelyan.")
+    question = "Who is the lighthouse keeper of Port Ellery?"
+    assert "Agnes Trevelyan" in remote.ask(question).answer
+    doc_id = next(d.doc_id for d in remote.documents() if d.path.endswith("lighthouse.txt"))
+    assert remote.delete(doc_id)
+    assert remote.ask(question).abstained
+    assert remote.status()["vectors"] == remote.status()["chunks"] == 10
+
+
+def test_the_benchmark_runs_against_the_server(chroma_server, tmp_path):
+    scifact = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "scifact"
+    if not (scifact / "corpus.jsonl").exists():
+        scifact = tmp_path / "mini-scifact"  # a stand-in with the same layout when the shared data is absent
+        scifact.mkdir()
+        docs = [f'{{"_id": "{i}", "title": "Claim {i}", "text": "Vitamin {i} changes the risk of fractures in study {i}."}}'
+                for i in range(40)]  # fmt: skip
+        (scifact / "corpus.jsonl").write_text("\n".join(docs) + "\n")
+        (scifact / "queries.jsonl").write_text('{"_id": "1", "text": "Does vitamin 3 change fracture risk?"}\n' * 25)
+    env = {**os.environ, "ASSISTANT_CHROMA_URL": chroma_server, "ASSISTANT_COLLECTION": "bench"}
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant.bench", "--scifact", str(scifact), "--docs", "20", "--rounds", "1",
+         "--scale", "150", "--queries", "20", "--workdir", str(tmp_path / "work"), "--json", str(out)],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["settings"]["chroma_url"] == chroma_server
+    scale = figures["scale_150"]
+    assert scale["chunks"] >= 100 and scale["answers_after_delete"] and scale["delete_one_document_s"] < 5
+    assert not (tmp_path / "work" / "scale-150-index" / "chroma").exists()  # vectors went to the server
