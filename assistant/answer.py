@@ -66,6 +66,7 @@ class AnswerSentence:
     text: str
     cites: list[int]
     support: float
+    verdict: str = "supported"  # "supported", "unsupported" (shown marked) or "uncited"
 
 
 @dataclass
@@ -79,10 +80,14 @@ class Answer:
     evidence: float
     timings: dict[str, float] = field(default_factory=dict)
     retrieved: list[dict] = field(default_factory=list)  # the passages retrieved, best first (set by the service)
+    mode: str = "extractive"  # or "generative"
+    notice: str | None = None  # e.g. why a generative answer fell back to the extractive answerer
 
     def to_json(self) -> dict:
         return {
             "question": self.question,
+            "mode": self.mode,
+            "notice": self.notice,
             "answer": self.answer,
             "abstained": self.abstained,
             "evidence": round(self.evidence, 3),

@@ -111,23 +111,25 @@ class BeirBenchmark:
         retriever = HybridRetriever(self.assistant.index, self.assistant.encoder)
         return {q: retriever.rankings(self.data.queries[q], CHUNK_DEPTH) for q in self.data.qrels}
 
-    def documents(self, chunk_scores: list[tuple[str, float]]) -> list[str]:
-        """Chunk ranking -> document ranking: each document at its best chunk's place."""
-        ranked: dict[str, None] = {}
-        for cid, _ in chunk_scores:
-            ranked.setdefault(self._beir_id.get(cid.rsplit("-", 1)[0], ""), None)
-            if len(ranked) >= DEPTH_DOCS:
-                break
-        ranked.pop("", None)
-        return list(ranked)
+    def documents(self, chunk_scores: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """Chunk ranking -> document ranking: each document with its best chunk's score, best first."""
+        ranked: dict[str, float] = {}
+        for cid, value in chunk_scores:
+            doc = self._beir_id.get(cid.rsplit("-", 1)[0])
+            if doc is not None and doc not in ranked:
+                ranked[doc] = value
+        return list(ranked.items())
 
-    def runs(self, rankings: dict[str, Rankings], rrf_k: int, dense_weight: float) -> dict[str, dict[str, list[str]]]:
-        out: dict[str, dict[str, list[str]]] = {"dense": {}, "bm25": {}, "hybrid": {}}
+    def runs(self, rankings: dict[str, Rankings], alpha: float, rrf_k: int) -> dict[str, dict[str, list[str]]]:
+        """Document rankings per mode; the hybrids fuse the two document lists."""
+        out: dict[str, dict[str, list[str]]] = {"dense": {}, "bm25": {}, "hybrid": {}, "hybrid_rrf": {}}
         for query_id, ranking in rankings.items():
-            fused = sorted(fuse(ranking, rrf_k, dense_weight).items(), key=lambda item: item[1], reverse=True)
-            out["dense"][query_id] = self.documents(ranking.dense)
-            out["bm25"][query_id] = self.documents(ranking.bm25)
-            out["hybrid"][query_id] = self.documents(fused)
+            dense, bm25 = self.documents(ranking.dense), self.documents(ranking.bm25)
+            out["dense"][query_id] = [doc for doc, _ in dense[:DEPTH_DOCS]]
+            out["bm25"][query_id] = [doc for doc, _ in bm25[:DEPTH_DOCS]]
+            for mode, method in (("hybrid", "zscore"), ("hybrid_rrf", "rrf")):
+                fused = fuse(dense, bm25, method, alpha, rrf_k)
+                out[mode][query_id] = sorted(fused, key=fused.__getitem__, reverse=True)[:DEPTH_DOCS]
         return out
 
 
@@ -146,11 +148,11 @@ def run(data_dir: Path, split: str, index_dir: Path | None = None, tune: bool = 
         "documents": len(bench.data.corpus),
         "chunks": bench.assistant.index.catalog.count_chunks(),
         "queries": len(bench.data.qrels),
+        "fusion_alpha": settings.fusion_alpha,
         "rrf_k": settings.rrf_k,
-        "dense_weight": settings.dense_weight,
         "scores": {
             mode: score(ranked, bench.data.qrels)
-            for mode, ranked in bench.runs(rankings, settings.rrf_k, settings.dense_weight).items()
+            for mode, ranked in bench.runs(rankings, settings.fusion_alpha, settings.rrf_k).items()
         },
         "seconds": {
             "index": round(built - started, 1),
@@ -160,22 +162,24 @@ def run(data_dir: Path, split: str, index_dir: Path | None = None, tune: bool = 
     }
     if tune:
         grid = []
-        for rrf_k in (1, 5, 10, 20, 40, 60, 100):
-            for dense_weight in (0.6, 0.8, 1.0, 1.2, 1.5, 2.0):
-                hybrid = score(bench.runs(rankings, rrf_k, dense_weight)["hybrid"], bench.data.qrels)
-                grid.append({"rrf_k": rrf_k, "dense_weight": dense_weight, **hybrid})
+        for alpha, rrf_k in zip((0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8), (1, 5, 10, 20, 40, 60, 100, 200)):
+            runs = bench.runs(rankings, alpha, rrf_k)
+            grid.append({"fusion": "zscore", "fusion_alpha": alpha, **score(runs["hybrid"], bench.data.qrels)})
+            grid.append({"fusion": "rrf", "rrf_k": rrf_k, **score(runs["hybrid_rrf"], bench.data.qrels)})
         result["grid"] = sorted(grid, key=lambda row: row["ndcg@10"], reverse=True)
     return result
 
 
 def table(result: dict) -> str:
     lines = [f"{result['data']} ({result['split']}): {result['documents']} documents, {result['chunks']} chunks, "
-             f"{result['queries']} queries; fusion rrf_k={result['rrf_k']}, dense_weight={result['dense_weight']}",  # fmt: skip
-             f"{'mode':8} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} {'MRR@10':>7}"]  # fmt: skip
+             f"{result['queries']} queries; hybrid = z-score mix, alpha {result['fusion_alpha']}; "
+             f"hybrid_rrf = RRF, k {result['rrf_k']}",  # fmt: skip
+             f"{'mode':10} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} {'MRR@10':>7}"]  # fmt: skip
     for mode, s in result["scores"].items():
-        lines.append(f"{mode:8} {s['ndcg@10']:8.4f} {s['recall@10']:7.4f} {s['recall@100']:7.4f} {s['mrr@10']:7.4f}")
+        lines.append(f"{mode:10} {s['ndcg@10']:8.4f} {s['recall@10']:7.4f} {s['recall@100']:7.4f} {s['mrr@10']:7.4f}")
     seconds = result["seconds"]
     lines.append(f"index {seconds['index']} s, retrieval {seconds['retrieve']} s ({seconds['per_query_ms']} ms per query)")
-    for row in result.get("grid", [])[:5]:
-        lines.append(f"  grid: rrf_k={row['rrf_k']:<4} dense_weight={row['dense_weight']:<4} nDCG@10 {row['ndcg@10']:.4f}")
+    for row in result.get("grid", [])[:6]:
+        setting = f"alpha={row['fusion_alpha']}" if row["fusion"] == "zscore" else f"k={row['rrf_k']}"
+        lines.append(f"  grid: {row['fusion']:6} {setting:10} nDCG@10 {row['ndcg@10']:.4f}")
     return "\n".join(lines)

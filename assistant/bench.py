@@ -59,7 +59,7 @@ def bench_ingest(scifact: Path, docs: int, workdir: Path) -> dict:
     assistant = Assistant(bench_settings(workdir / "scifact-index", corpus_dir=corpus))
     _ = assistant.encoder  # load (and export once) outside the timing, as the raw encoder's load is outside too
     report = assistant.ingest()
-    texts = [text for _, text in assistant.index.catalog.iter_chunk_texts()]
+    texts = [text for _, text in assistant.index.catalog.iter_indexed_texts()]
 
     from sentence_transformers import SentenceTransformer
 
@@ -141,7 +141,7 @@ class ReplayEncoder:
 def known_vectors(index_dir: Path) -> dict[str, np.ndarray]:
     """Chunk text -> vector, read back from an index."""
     assistant = Assistant(bench_settings(index_dir))
-    texts = dict(assistant.index.catalog.iter_chunk_texts())
+    texts = dict(assistant.index.catalog.iter_indexed_texts())
     collection = assistant.index.vectors.collection
     known = {}
     ids = list(texts)

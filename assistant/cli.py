@@ -23,6 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--chunk-size", type=int, help="chunk size in model word pieces (ASSISTANT_CHUNK_SIZE)")
     common.add_argument("--chunk-overlap", type=int, help="chunk overlap in word pieces (ASSISTANT_CHUNK_OVERLAP)")
     common.add_argument("--top-k", type=int, help="passages retrieved per question (ASSISTANT_TOP_K)")
+    common.add_argument("--llm", choices=["none", "openai", "ollama", "llama-cpp"], help="LLM backend (ASSISTANT_LLM)")
+    common.add_argument("--llm-url", help="LLM endpoint, e.g. http://127.0.0.1:8080/v1 (ASSISTANT_LLM_URL)")
+    common.add_argument("--llm-model", help="model name, or a .gguf path for llama-cpp (ASSISTANT_LLM_MODEL)")
+    common.add_argument("--strict", action="store_true", default=None, help="drop unsupported sentences (ASSISTANT_LLM_STRICT)")
+    common.add_argument("--mode", choices=["extractive", "generative"], help="answerer (default: generative if an LLM is set)")
 
     parser = argparse.ArgumentParser(
         prog="assistant", description="Ask questions about your documents, offline, with checked citations."
@@ -69,6 +74,10 @@ def settings_from(args: argparse.Namespace):
         "chunk_size": args.chunk_size,
         "chunk_overlap": args.chunk_overlap,
         "top_k": args.top_k,
+        "llm": args.llm,
+        "llm_url": args.llm_url,
+        "llm_model": args.llm_model,
+        "llm_strict": args.strict,
     }
     return Settings(**{key: value for key, value in flags.items() if value is not None})
 
@@ -76,6 +85,7 @@ def settings_from(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from assistant.ingest import IngestLockedError
+    from assistant.llm import LLMError
     from assistant.service import Assistant
     from assistant.store import IndexMismatchError, NoIndexError
 
@@ -91,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     except IngestLockedError as exc:
         print(f"assistant: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except (LLMError, ValueError) as exc:
+        print(f"assistant: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def cmd_ingest(assistant, args) -> int:
@@ -108,14 +121,32 @@ def cmd_ask(assistant, args) -> int:
     if args.question == "-":
         for line in sys.stdin:
             if line.strip():
-                print(json.dumps(assistant.ask(line.strip()).to_json(), ensure_ascii=False), flush=True)
+                print(json.dumps(assistant.ask(line.strip(), mode=args.mode).to_json(), ensure_ascii=False), flush=True)
         return 0
     if not args.question.strip():
         print("assistant: the question is empty", file=sys.stderr)
         return EXIT_USAGE
-    answer = assistant.ask(args.question)
-    print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False) if args.json else format_answer(answer))
+    if args.json:
+        print(json.dumps(assistant.ask(args.question, mode=args.mode).to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(format_answer(stream_to_terminal(assistant.ask_stream(args.question, mode=args.mode))))
     return 0
+
+
+def stream_to_terminal(pieces) -> object:
+    """Show a generative answer as it is written (on stderr, so stdout keeps the verified answer); the final Answer."""
+    wrote = False
+    for piece in pieces:
+        if isinstance(piece, str):
+            if sys.stderr.isatty():
+                sys.stderr.write(piece)
+                sys.stderr.flush()
+                wrote = True
+        else:
+            if wrote:
+                sys.stderr.write("\n--- verified ---\n")
+            return piece
+    raise RuntimeError("the answerer gave no answer")
 
 
 def cmd_chat(assistant, args) -> int:
@@ -129,7 +160,7 @@ def cmd_chat(assistant, args) -> int:
             return 0
         if not question:
             return 0
-        answer = assistant.ask(question, history)
+        answer = stream_to_terminal(assistant.ask_stream(question, history, mode=args.mode))
         print(format_answer(answer), end="\n\n")
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
 
@@ -169,7 +200,7 @@ def cmd_eval(assistant, args) -> int:
         print(f"assistant: no gold file at {args.gold}", file=sys.stderr)
         return EXIT_USAGE
     previous = json.loads(args.compare.read_text()) if args.compare else None
-    report = evaluate.evaluate(assistant, gold)
+    report = evaluate.evaluate(assistant, gold, args.mode)
     print(evaluate.metrics_table(report, previous))
     if previous:
         flips = evaluate.compare(report, previous)
@@ -195,7 +226,11 @@ def _eval_beir(assistant, args) -> int:
 
 
 def format_answer(answer) -> str:
-    lines = [answer.answer, ""]
+    lines = [f"({answer.notice})", ""] if answer.notice else []
+    lines += [answer.answer, ""]
+    marked = [s for s in answer.sentences if s.verdict != "supported"]
+    if marked:
+        lines += [f"! {s.verdict} (support {s.support:.2f}): {s.text}" for s in marked] + [""]
     if answer.abstained:
         if answer.related:
             lines.append("Related passages:")

@@ -23,7 +23,6 @@ from pathlib import Path
 
 from assistant.answer import Answer
 from assistant.service import Assistant
-from assistant.verify import SUPPORTED
 
 GATE_METRICS = ("answered_with_cited_fact", "refused_unanswerable")
 
@@ -117,11 +116,11 @@ class GoldResult:
         }
 
 
-def run_gold(assistant: Assistant, gold: list[dict]) -> list[GoldResult]:
+def run_gold(assistant: Assistant, gold: list[dict], mode: str | None = None) -> list[GoldResult]:
     results = []
     for row in gold:
         started = time.perf_counter()
-        answer = assistant.ask(row["question"], row.get("history"))
+        answer = assistant.ask(row["question"], row.get("history"), mode=mode)
         results.append(GoldResult(row, answer, time.perf_counter() - started))
         _attach_passage_texts(assistant, answer)
     return results
@@ -155,7 +154,7 @@ def metrics(results: list[GoldResult]) -> dict:
         "unanswerable": len(unanswerable),
         "answer_correct": _share([r.fact_in_answer for r in answerable]),
         "answered_with_cited_fact": _share([r.fact_cited for r in answerable]),
-        "citation_precision": _share([s.support >= SUPPORTED for s in cited_sentences]),
+        "citation_precision": _share([s.verdict == "supported" for s in cited_sentences]),
         "abstention_precision": _share([not r.answerable for r in refused]),
         "abstention_recall": _share([r.answer.abstained for r in unanswerable]),
         "refused_unanswerable": _share([r.answer.abstained for r in unanswerable]),
@@ -175,18 +174,22 @@ def rates(results: list[GoldResult]) -> dict:
     }
 
 
-def evaluate(assistant: Assistant, gold_path: Path, backend: str = "extractive") -> dict:
+def evaluate(assistant: Assistant, gold_path: Path, mode: str | None = None) -> dict:
     """Answer every gold question and return the report: metrics and every question's outcome."""
-    results = run_gold(assistant, load_gold(gold_path))
+    from assistant.llm import describe
+
+    mode = mode or assistant.answer_modes[-1]
+    results = run_gold(assistant, load_gold(gold_path), mode)
     return {
         "gold": str(gold_path),
-        "backend": backend,
+        "backend": f"generative: {describe(assistant.settings)}" if mode == "generative" else "extractive",
         "settings": {
             "top_k": assistant.settings.top_k,
             "min_evidence": assistant.settings.min_evidence,
             "model": assistant.settings.model_name,
         },
         "metrics": metrics(results),
+        "fallbacks": sum(bool(r.answer.notice) for r in results),
         "questions": [r.to_json() for r in results],
     }
 

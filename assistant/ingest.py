@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.chunking import Chunk, chunk_text
+from assistant.chunking import Chunk, chunk_text, indexed_text
 from assistant.embedding import Encoder
 from assistant.readers import ReadError, read_document
 from assistant.settings import SUPPORTED_SUFFIXES, Settings
@@ -225,7 +225,8 @@ def _write_group(
 ) -> None:
     from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-    vectors = encoder.encode([c.text for doc in group for c in doc.chunks], batch_size=settings.embed_batch_size)
+    texts = [indexed_text(doc.title, c.text) for doc in group for c in doc.chunks]
+    vectors = encoder.encode(texts, batch_size=settings.embed_batch_size)
     report.chunks_embedded += len(vectors)
     bar.advance(len(vectors))
     nodes, offset = [], 0

@@ -1,4 +1,10 @@
-"""Retrieve: dense (Chroma) and BM25 candidates, fused by weighted reciprocal rank fusion."""
+"""Retrieve: dense (Chroma) and BM25 candidates, fused.
+
+Two fusions: ``zscore`` (the default) standardises each list's scores and mixes them,
+``alpha * dense + (1 - alpha) * bm25``; ``rrf`` is reciprocal rank fusion. On SciFact train the
+z-score mix gave nDCG@10 0.731 against RRF's 0.714 (README, "Retrieval benchmark"), in line with
+Bruch et al., "An Analysis of Fusion Functions for Hybrid Retrieval" (2023).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from assistant.store import ChunkRecord, Index
 @dataclass(frozen=True)
 class RetrievedChunk:
     chunk: ChunkRecord
-    score: float  # fused RRF score
+    score: float  # fused score
     dense: float  # cosine similarity between the query and the chunk
     dense_rank: int | None
     bm25_rank: int | None
@@ -28,22 +34,44 @@ class Rankings:
     bm25: list[tuple[str, float]]
 
 
-def fuse(rankings: Rankings, rrf_k: int, dense_weight: float = 1.0) -> dict[str, float]:
-    """Weighted reciprocal rank fusion: w / (k + rank), summed over the lists a chunk appears in."""
+def fuse_zscore(dense: list[tuple[str, float]], bm25: list[tuple[str, float]], alpha: float) -> dict[str, float]:
+    """alpha * z(dense) + (1 - alpha) * z(bm25); an id missing from a list gets that list's lowest z."""
     fused: dict[str, float] = {}
-    for weight, ranking in ((dense_weight, rankings.dense), (1.0, rankings.bm25)):
-        for rank, (cid, _) in enumerate(ranking):
-            fused[cid] = fused.get(cid, 0.0) + weight / (rrf_k + rank + 1)
+    for weight, ranking in ((alpha, dense), (1 - alpha, bm25)):
+        if not ranking:
+            continue
+        scores = np.array([score for _, score in ranking], dtype=np.float64)
+        z = (scores - scores.mean()) / (scores.std() + 1e-9)
+        floor = float(z.min())
+        for (key, _), value in zip(ranking, z):
+            fused[key] = fused.get(key, 0.0) + weight * (float(value) - floor)
     return fused
 
 
+def fuse_rrf(dense: list[tuple[str, float]], bm25: list[tuple[str, float]], rrf_k: int) -> dict[str, float]:
+    """Reciprocal rank fusion: 1 / (k + rank), summed over the lists an id appears in."""
+    fused: dict[str, float] = {}
+    for ranking in (dense, bm25):
+        for rank, (key, _) in enumerate(ranking):
+            fused[key] = fused.get(key, 0.0) + 1.0 / (rrf_k + rank + 1)
+    return fused
+
+
+Ranking = list[tuple[str, float]]
+
+
+def fuse(dense: Ranking, bm25: Ranking, method: str, alpha: float, rrf_k: int) -> dict[str, float]:
+    return fuse_rrf(dense, bm25, rrf_k) if method == "rrf" else fuse_zscore(dense, bm25, alpha)
+
+
 class HybridRetriever:
-    def __init__(self, index: Index, encoder: Encoder, candidates: int = 50, rrf_k: int = 60, dense_weight: float = 1.0):
+    def __init__(
+        self, index: Index, encoder: Encoder, candidates: int = 50, fusion: str = "zscore", alpha: float = 0.6, rrf_k: int = 60
+    ):
         self.index = index
         self.encoder = encoder
         self.candidates = candidates
-        self.rrf_k = rrf_k
-        self.dense_weight = dense_weight
+        self.fusion, self.alpha, self.rrf_k = fusion, alpha, rrf_k
 
     def rankings(self, query: str, depth: int | None = None) -> Rankings:
         depth = depth or self.candidates
@@ -52,7 +80,7 @@ class HybridRetriever:
 
     def retrieve(self, query: str, top_k: int) -> list[RetrievedChunk]:
         rankings = self.rankings(query)
-        fused = fuse(rankings, self.rrf_k, self.dense_weight)
+        fused = fuse(rankings.dense, rankings.bm25, self.fusion, self.alpha, self.rrf_k)
         # The catalog is the source of truth: vectors it does not list (a crashed ingest) are skipped.
         ranked = sorted(fused, key=fused.__getitem__, reverse=True)[: top_k * 2]
         records = self.index.catalog.chunks(ranked)

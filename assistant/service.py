@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from assistant.answer import Answer, ExtractiveAnswerer
@@ -32,6 +33,7 @@ class Assistant:
         self._index = None
         self._encoder = encoder  # an Encoder to share between assistants (tests); made on first use otherwise
         self._retriever = None
+        self._generator = None
         self._lock = threading.Lock()
 
     @property
@@ -110,26 +112,81 @@ class Assistant:
             self._reopen()
         return removed[0] if removed else None
 
-    def ask(self, question: str, history: list[dict] | None = None, top_k: int | None = None) -> Answer:
-        with self._lock:
-            return self._ask(question, history, top_k)
+    @property
+    def answer_modes(self) -> tuple[str, ...]:
+        """The answerers on offer, the default last: generative when an LLM is configured."""
+        return ("extractive", "generative") if self.settings.llm != "none" else ("extractive",)
 
-    def _ask(self, question: str, history: list[dict] | None, top_k: int | None) -> Answer:
+    def ask(self, question: str, history: list[dict] | None = None, top_k: int | None = None, mode: str | None = None) -> Answer:
+        *_, answer = self.ask_stream(question, history, top_k, mode)
+        return answer
+
+    def ask_stream(
+        self, question: str, history: list[dict] | None = None, top_k: int | None = None, mode: str | None = None
+    ) -> Iterator[str | Answer]:
+        """The answer's text as it is written (generative mode only), then the final, verified Answer."""
+        mode = mode or self.answer_modes[-1]
+        if mode not in self.answer_modes:
+            raise ValueError(f"answer mode {mode!r} is not configured; available: {', '.join(self.answer_modes)}")
+        started = time.perf_counter()
+        notice = None
+        if mode == "generative":
+            from assistant.llm import LLMError
+
+            try:
+                generator = self.generator
+                standalone = generator.rewrite(question, history) if history else question
+                with self._lock:
+                    chunks = self._retrieve(standalone, "", top_k)
+                retrieved = time.perf_counter()
+                for piece in generator.stream(question, chunks):
+                    if isinstance(piece, str):
+                        yield piece
+                    else:
+                        yield self._finish(piece, chunks, started, retrieved)
+                        return
+            except LLMError as exc:
+                if not self.settings.llm_fallback:
+                    raise
+                notice = f"The LLM failed ({exc}); this answer comes from the offline extractive answerer."
+        with self._lock:
+            context = follow_up_context(question, history)
+            chunks = self._retrieve(question, context, top_k)
+            retrieved = time.perf_counter()
+            answerer = ExtractiveAnswerer(
+                self.index.bm25().idf, self.encoder.encode, self.settings.min_evidence, self.settings.max_answer_sentences
+            )
+            answer = answerer.answer(question, chunks, context)
+        answer.notice = notice
+        yield self._finish(answer, chunks, started, retrieved)
+
+    @property
+    def generator(self):
+        if self._generator is None:
+            from assistant.generate import GenerativeAnswerer
+            from assistant.llm import describe, make_llm
+
+            self._generator = GenerativeAnswerer(
+                make_llm(self.settings), self.encoder.encode, self.settings.llm_strict, describe(self.settings)
+            )
+        return self._generator
+
+    def _retrieve(self, question: str, context: str, top_k: int | None):
         from assistant.retrieval import HybridRetriever
 
-        started = time.perf_counter()
         if self._retriever is None:
             self._retriever = HybridRetriever(
-                self.index, self.encoder, self.settings.candidates, self.settings.rrf_k, self.settings.dense_weight
+                self.index,
+                self.encoder,
+                self.settings.candidates,
+                self.settings.fusion,
+                self.settings.fusion_alpha,
+                self.settings.rrf_k,
             )
-        context = follow_up_context(question, history)
-        query = f"{context} {question}".strip()
-        chunks = self._retriever.retrieve(query, top_k or self.settings.top_k)
-        retrieved = time.perf_counter()
-        answerer = ExtractiveAnswerer(
-            self.index.bm25().idf, self.encoder.encode, self.settings.min_evidence, self.settings.max_answer_sentences
-        )
-        answer = answerer.answer(question, chunks, context)
+        return self._retriever.retrieve(f"{context} {question}".strip(), top_k or self.settings.top_k)
+
+    @staticmethod
+    def _finish(answer: Answer, chunks, started: float, retrieved: float) -> Answer:
         answer.retrieved = [
             {
                 "rank": rank,

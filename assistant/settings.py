@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,12 +40,26 @@ class Settings(BaseSettings):
 
     top_k: int = 5
     candidates: int = 50  # depth of each of the dense and BM25 lists before fusion
+    # Fusion of the two lists, tuned on SciFact train (README, "Retrieval benchmark"): z-score mix
+    # with this share for dense; "rrf" (reciprocal rank fusion with rrf_k) is the alternative.
+    fusion: Literal["zscore", "rrf"] = "zscore"
+    fusion_alpha: float = 0.6
     rrf_k: int = 60
-    dense_weight: float = 1.0  # weight of the dense list in the fusion (BM25's is 1)
 
     # Calibrated on tests/evalsets/seed.jsonl with `assistant calibrate` (see README, "Abstention").
     min_evidence: float = 0.44
     max_answer_sentences: int = 3
+
+    # Generative answers (assistant/llm.py); "none" keeps the offline extractive answerer.
+    llm: Literal["none", "openai", "ollama", "llama-cpp"] = "none"
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key_env: str = "OPENAI_API_KEY"  # the name of the variable holding the key, not the key
+    llm_timeout: float = 60.0
+    llm_max_tokens: int = 256
+    llm_context_window: int = 2048
+    llm_strict: bool = False  # drop unsupported sentences (refuse if none is left)
+    llm_fallback: bool = True  # on LLM failure, answer with the extractive answerer and say so
 
     chroma_url: str | None = None
     collection: str = "corpus"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.chunking import INDEXED_TEXT, indexed_text
 from assistant.settings import Settings
 
 SCHEMA = """
@@ -144,6 +145,12 @@ class Catalog:
                 current_doc, text = doc_id, self.document_text(doc_id) or ""
             yield cid, text[start:end]
 
+    def iter_indexed_texts(self) -> Iterator[tuple[str, str]]:
+        """(chunk id, the text embedded and BM25-indexed for it) for every chunk, in a stable order."""
+        titles = dict(self.db.execute("SELECT doc_id, title FROM documents").fetchall())
+        for cid, text in self.iter_chunk_texts():
+            yield cid, indexed_text(titles.get(cid.rsplit("-", 1)[0], ""), text)
+
     def chunk_ids(self, doc_id: str) -> list[str]:
         return [row[0] for row in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY n", (doc_id,))]
 
@@ -241,7 +248,7 @@ class Bm25Index:
 
         generation = catalog.generation
         ids, texts = [], []
-        for cid, text in catalog.iter_chunk_texts():
+        for cid, text in catalog.iter_indexed_texts():
             ids.append(cid)
             texts.append(text)
         retriever = bm25s.BM25()
@@ -332,6 +339,7 @@ class Index:
             "dimension": str(dim),
             "chunk_size": str(self.settings.chunk_size),
             "chunk_overlap": str(self.settings.chunk_overlap),
+            "indexed_text": INDEXED_TEXT,
         }
         recorded = {key: self.catalog.get_meta(key) for key in wanted}
         if all(value is None for value in recorded.values()):

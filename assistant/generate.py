@@ -1,0 +1,118 @@
+"""Generate: answers written by an LLM from numbered sources, then checked sentence by sentence.
+
+The LLM is asked to cite ``[n]`` after every sentence and to say plainly when the sources do not
+answer. Whatever it writes is verified (``assistant.verify.check_answer``): citation numbers that
+name no source are removed, and each sentence gets a verdict and a support score. In strict mode
+unsupported sentences are dropped, and with nothing supported left the answer is a refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from assistant.answer import REFUSAL, Answer, AnswerSentence, Citation
+from assistant.llm import LLMError
+from assistant.retrieval import RetrievedChunk
+from assistant.verify import check_answer
+
+SYSTEM_PROMPT = (
+    "You answer questions using only the numbered sources you are given. "
+    "After every sentence, cite the sources it uses, like [1] or [1][2]. "
+    f"If the sources do not answer the question, reply exactly: {REFUSAL} "
+    "Do not use anything you know that the sources do not say. Be brief: at most three sentences."
+)
+REWRITE_PROMPT = (
+    "Rewrite the last question of this conversation as one standalone question that can be understood "
+    "without the conversation. Reply with the question only.\n\n{conversation}\nLast question: {question}"
+)
+
+
+def _messages(system: str, user: str):
+    from llama_index.core.llms import ChatMessage
+
+    return [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
+
+
+def sources_block(chunks: list[RetrievedChunk]) -> str:
+    return "\n\n".join(f"[{n}] {c.chunk.title}\n{c.chunk.document_text[c.chunk.start : c.chunk.end]}"
+                       for n, c in enumerate(chunks, start=1))  # fmt: skip
+
+
+class GenerativeAnswerer:
+    def __init__(self, llm, encode: Callable[[list[str]], np.ndarray], strict: bool = False, describe: str = "LLM"):
+        self.llm = llm
+        self.encode = encode
+        self.strict = strict
+        self.describe = describe
+
+    def rewrite(self, question: str, history: list[dict]) -> str:
+        """A follow-up question made standalone with the conversation (the question itself if the LLM fails it)."""
+        turns = "\n".join(f"{t['role']}: {t['content']}" for t in history[-6:] if t.get("content"))
+        prompt = REWRITE_PROMPT.format(conversation=turns, question=question)
+        try:
+            text = self._call(lambda: self.llm.chat(_messages("You rewrite questions.", prompt)).message.content)
+        except LLMError:
+            return question
+        text = (text or "").strip().strip('"').splitlines()[0] if (text or "").strip() else ""
+        return text if 3 <= len(text) <= 400 else question
+
+    def stream(self, question: str, chunks: list[RetrievedChunk]) -> Iterator[str | Answer]:
+        """Text as the LLM writes it, then the verified Answer. Raises LLMError when the LLM fails."""
+        user = f"Sources:\n\n{sources_block(chunks)}\n\nQuestion: {question}"
+        pieces: list[str] = []
+        stream = self._call(lambda: self.llm.stream_chat(_messages(SYSTEM_PROMPT, user)))
+        try:
+            for response in stream:
+                delta = response.delta or ""
+                pieces.append(delta)
+                yield delta
+        except Exception as exc:  # the connection can also fail mid-stream
+            raise LLMError(f"{self.describe}: {type(exc).__name__}: {exc}") from exc
+        text = "".join(pieces).strip()
+        if not text:
+            raise LLMError(f"{self.describe}: the model returned an empty answer")
+        yield self.verify(question, text, chunks)
+
+    def answer(self, question: str, chunks: list[RetrievedChunk]) -> Answer:
+        *_, final = self.stream(question, chunks)
+        return final
+
+    def verify(self, question: str, generated: str, chunks: list[RetrievedChunk]) -> Answer:
+        passages = {n: (c.chunk.document_text, c.chunk.start, c.chunk.end) for n, c in enumerate(chunks, start=1)}
+        checked = check_answer(generated, passages, self.encode)
+        refused_by_model = REFUSAL.lower().rstrip(".") in generated.lower()
+        kept = [s for s in checked if s.verdict == "supported"] if self.strict else checked
+        kept = [s for s in kept if REFUSAL.lower().rstrip(".") not in s.text.lower()]
+        related = [_citation(i, c, 0.0) for i, c in enumerate(chunks[:3], start=1)]
+        if refused_by_model and not any(s.verdict == "supported" for s in kept) or not kept:
+            return Answer(question, REFUSAL, True, [], [], related, 0.0, mode="generative")
+
+        renumber: dict[int, int] = {}
+        for sentence in kept:
+            for n in sentence.cites:
+                renumber.setdefault(n, len(renumber) + 1)
+        citations = []
+        for source, n in renumber.items():
+            best = max((s.support for s in kept if source in s.cites), default=0.0)
+            citations.append(_citation(n, chunks[source - 1], best))
+        sentences = [AnswerSentence(s.text, [renumber[n] for n in s.cites], s.support, s.verdict) for s in kept]
+        text = " ".join(s.text + "".join(f" [{n}]" for n in s.cites) for s in sentences)
+        supported = [s.support for s in kept if s.verdict == "supported"]
+        evidence = sum(supported) / len(kept) if kept else 0.0
+        return Answer(question, text, False, sentences, citations, [], evidence, mode="generative")
+
+    def _call(self, request):
+        try:
+            return request()
+        except LLMError:
+            raise
+        except Exception as exc:  # connection refused, timeout, HTTP error, malformed response
+            raise LLMError(f"{self.describe}: {type(exc).__name__}: {exc}") from exc
+
+
+def _citation(n: int, chunk: RetrievedChunk, support: float) -> Citation:
+    record = chunk.chunk
+    quote = record.document_text[record.start : record.end]
+    return Citation(n, record.title, record.path, record.start, record.end, quote, support, record.doc_id, record.chunk_id)
