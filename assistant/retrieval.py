@@ -66,7 +66,7 @@ def fuse(dense: Ranking, bm25: Ranking, method: str, alpha: float, rrf_k: int) -
 
 class HybridRetriever:
     def __init__(
-        self, index: Index, encoder: Encoder, candidates: int = 50, fusion: str = "zscore", alpha: float = 0.6, rrf_k: int = 60
+        self, index: Index, encoder: Encoder, candidates: int = 50, fusion: str = "zscore", alpha: float = 0.55, rrf_k: int = 60
     ):
         self.index = index
         self.encoder = encoder

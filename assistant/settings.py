@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # Fusion of the two lists, tuned on SciFact train (README, "Retrieval benchmark"): z-score mix
     # with this share for dense; "rrf" (reciprocal rank fusion with rrf_k) is the alternative.
     fusion: Literal["zscore", "rrf"] = "zscore"
-    fusion_alpha: float = 0.6
+    fusion_alpha: float = 0.55
     rrf_k: int = 60
 
     # Calibrated on tests/evalsets/seed.jsonl with `assistant calibrate` (see README, "Abstention").
