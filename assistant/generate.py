@@ -86,8 +86,12 @@ class GenerativeAnswerer:
         kept = [s for s in checked if s.verdict == "supported"] if self.strict else checked
         kept = [s for s in kept if REFUSAL.lower().rstrip(".") not in s.text.lower()]
         related = [_citation(i, c, 0.0) for i, c in enumerate(chunks[:3], start=1)]
-        if refused_by_model and not any(s.verdict == "supported" for s in kept) or not kept:
-            return Answer(question, REFUSAL, True, [], [], related, 0.0, mode="generative")
+        if not any(s.verdict == "supported" for s in kept):
+            # No answer text without evidence: unsupported sentences are shown only beside supported ones.
+            notice = None if refused_by_model else (
+                "The model's answer is not shown: no sentence of it is supported by the sources it cites."
+            )
+            return Answer(question, REFUSAL, True, [], [], related, 0.0, mode="generative", notice=notice)
 
         renumber: dict[int, int] = {}
         for sentence in kept:

@@ -80,7 +80,7 @@ def test_answers_arrive_with_verified_citations(llm_server, seed_assistant, enco
     supported = 0
     for row in rows:
         answer = assistant.ask(row["question"], row.get("history"))
-        assert answer.mode == "generative" and answer.notice is None, answer.notice
+        assert answer.mode == "generative" and "LLM failed" not in (answer.notice or ""), answer.notice
         assert answer.answer.strip()
         assert_verdicts_are_honest(answer)
         supported += sum(s.verdict == "supported" for s in answer.sentences)
@@ -117,10 +117,13 @@ class _Broken(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 (http.server's naming)
         if self.server.mode == "slow":
             time.sleep(5)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b"this is not json")
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b"this is not json")
+        except BrokenPipeError:  # the client gave up first (the timeout case)
+            pass
 
     def log_message(self, *args):
         pass
