@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from assistant.retrieval import RetrievedChunk
 from assistant.text import QUESTION_WORDS, numbers, same_term, sentence_spans, terms
 from assistant.verify import support
@@ -134,9 +136,11 @@ class ExtractiveAnswerer:
         encode: Callable[[list[str]], object],
         min_evidence: float,
         max_sentences: int = 3,
+        encode_query: Callable[[str], np.ndarray] | None = None,
     ):
         self.idf = idf
         self.encode = encode
+        self.encode_query = encode_query or (lambda text: encode([text])[0])
         self.min_evidence = min_evidence
         self.max_sentences = max_sentences
 
@@ -145,8 +149,12 @@ class ExtractiveAnswerer:
         context_terms = [t for t in dict.fromkeys(terms(context)) if t not in QUESTION_WORDS and t not in question_terms]
         candidates = self._candidates(question, question_terms, context_terms, chunks)
         candidates.sort(key=lambda c: c.score, reverse=True)
-        if question_terms:  # with nothing to look for, the answer is a refusal: skip the encoding
-            self._rerank(f"{context} {question}".strip(), candidates[:RERANK])
+        # The re-rank costs most of the answer time; skip it when it cannot lift any sentence over the
+        # threshold (a cosine of 1 adds at most DENSE_SHARE) or when there is nothing to look for.
+        top = candidates[:RERANK]
+        reachable = any((1 - DENSE_SHARE) * c.lexical + DENSE_SHARE >= self.min_evidence for c in top)
+        if question_terms and reachable:
+            self._rerank(f"{context} {question}".strip(), top)
         candidates.sort(key=lambda c: (c.cosine is not None, c.score), reverse=True)
         best = candidates[0] if candidates else None
         if best is None or not question_terms or best.evidence < self.min_evidence:
@@ -178,9 +186,9 @@ class ExtractiveAnswerer:
 
     def _rerank(self, query: str, best: list[_Candidate]) -> None:
         if best:
-            vectors = self.encode([query] + [c.text for c in best])
-            for candidate, vector in zip(best, vectors[1:]):
-                candidate.cosine = float(vector @ vectors[0])
+            question = self.encode_query(query)  # cached: retrieval has usually just encoded it
+            for candidate, vector in zip(best, self.encode([c.text for c in best])):
+                candidate.cosine = float(vector @ question)
 
     def _candidates(
         self, question: str, question_terms: list[str], context_terms: list[str], chunks: list[RetrievedChunk]

@@ -60,6 +60,17 @@ class Encoder:
         options.log_severity_level = 3
         self._session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         self.dim = int(self._session.get_outputs()[0].shape[-1])
+        self._recent: dict[str, np.ndarray] = {}
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One text's vector, remembered: retrieval and the answer's re-rank both need the question's."""
+        vector = self._recent.get(text)
+        if vector is None:
+            vector = self.encode([text])[0]
+            if len(self._recent) >= 256:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[text] = vector
+        return vector
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """One unit-length vector per text; batches are length-sorted to waste little on padding."""

@@ -75,7 +75,7 @@ class HybridRetriever:
 
     def rankings(self, query: str, depth: int | None = None) -> Rankings:
         depth = depth or self.candidates
-        vector = self.encoder.encode([query])[0]
+        vector = self.encoder.encode_query(query)
         return Rankings(vector, self.index.vectors.query(vector, depth), self.index.bm25().query(query, depth))
 
     def retrieve(self, query: str, top_k: int) -> list[RetrievedChunk]:

@@ -154,7 +154,11 @@ class Assistant:
             chunks = self._retrieve(question, context, top_k)
             retrieved = time.perf_counter()
             answerer = ExtractiveAnswerer(
-                self.index.bm25().idf, self.encoder.encode, self.settings.min_evidence, self.settings.max_answer_sentences
+                self.index.bm25().idf,
+                self.encoder.encode,
+                self.settings.min_evidence,
+                self.settings.max_answer_sentences,
+                self.encoder.encode_query,
             )
             answer = answerer.answer(question, chunks, context)
         answer.notice = notice

@@ -103,6 +103,15 @@ def test_strict_mode_shows_only_supported_sentences_or_refuses(llm_server, seed_
         assert_verdicts_are_honest(answer)
 
 
+def test_an_in_process_gguf_model_answers_through_llama_cpp(seed_assistant, encoder):
+    settings = Settings(
+        corpus_dir=CORPUS, index_dir=seed_assistant.settings.index_dir, llm="llama-cpp", llm_model=str(smollm2_gguf())
+    )
+    answer = Assistant(settings, encoder=encoder).ask(SHORE_QUESTION)
+    assert answer.mode == "generative" and "LLM failed" not in (answer.notice or ""), answer.notice
+    assert_verdicts_are_honest(answer)
+
+
 def test_a_refused_connection_falls_back_to_the_extractive_answer_and_says_so(seed_assistant, encoder):
     assistant = generative(seed_assistant, encoder, llm_url=f"http://127.0.0.1:{free_port()}/v1")
     answer = assistant.ask(SHORE_QUESTION)
