@@ -293,8 +293,12 @@ def main(argv: list[str] | None = None) -> None:
     options = launch_options(settings.host, args.auth, args.no_auth)
     assistant = Assistant(settings)
     if not args.no_ingest:
-        # Incremental: embeds only what is new or changed since the last run, so start-up stays quick.
-        print(assistant.ingest().summary(), file=sys.stderr)
+        from assistant.store import IndexMismatchError
+
+        try:  # incremental: embeds only what is new or changed since the last run, so start-up stays quick
+            print(assistant.ingest().summary(), file=sys.stderr)
+        except IndexMismatchError as exc:
+            raise SystemExit(f"app.py: {exc}") from None
     app = build_app(assistant)
     app.queue(default_concurrency_limit=8)
     app.launch(
