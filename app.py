@@ -22,7 +22,7 @@ from assistant.settings import SUPPORTED_SUFFIXES, Settings
 EXAMPLES = [
     "Within what distance of the shore can French officers intercept boats?",
     "What is the largest police union in France?",
-    "How much money has the Government paid France?",
+    "Which party does Marc de Fleurian belong to?",
     "Which tactic for stopping dinghies have the police unions blocked?",
 ]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -83,6 +84,7 @@ def settings_from(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `assistant ask ... | head` ends quietly
     args = build_parser().parse_args(argv)
     from assistant.ingest import IngestLockedError
     from assistant.llm import LLMError
