@@ -240,7 +240,7 @@ def _coverage(wanted: list[str], present: set[str], weights: dict[str, float]) -
 
 def _near_duplicate(a: str, b: str) -> bool:
     ta, tb = set(terms(a)), set(terms(b))
-    return bool(ta and tb) and len(ta & tb) / len(ta | tb) >= 0.7
+    return bool(ta and tb) and len(ta & tb) / min(len(ta), len(tb)) >= 0.8  # one mostly repeats the other
 
 
 def _by_chunk(candidates: list[_Candidate]) -> list[_Candidate]:
