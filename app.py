@@ -52,16 +52,18 @@ def plain_turns(history: list[dict] | None) -> list[dict]:
 
 def as_markdown(answer: Answer, show_scores: bool = False) -> str:
     """The chat message: the answer with each [n] linking to its source card, or the refusal."""
+    notice = f"\n\n*ℹ {answer.notice}*" if answer.notice else ""
     if answer.abstained:
-        return f"**{REFUSAL}** The closest passages are listed beside the chat as related reading."
+        return f"**{REFUSAL}** The closest passages are listed beside the chat as related reading.{notice}"
     text = re.sub(r"\[(\d+)\]", r"[[\1]](#source-\1)", answer.answer)
-    notes = [f"ℹ {answer.notice}"] if answer.notice else []
+    notes = []
     for sentence in answer.sentences:
         if sentence.verdict != "supported":
-            notes.append(f"⚠ {sentence.verdict} by its sources (support {sentence.support:.2f}): {sentence.text[:100]}")
+            why = "cites no source" if sentence.verdict == "uncited" else f"not supported by its source ({sentence.support:.2f})"
+            notes.append(f"⚠ {why}: {sentence.text[:100]}")
     if show_scores:
         notes.append(f"evidence {answer.evidence:.2f}")
-    return text + ("\n\n" + "\n\n".join(f"*{n}*" for n in notes) if notes else "")
+    return text + ("\n\n" + "\n\n".join(f"*{n}*" for n in notes) if notes else "") + notice
 
 
 def source_cards(answer: dict | None, show_scores: bool = False) -> str:

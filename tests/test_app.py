@@ -143,3 +143,20 @@ def test_python_app_py_serves_the_chat_from_an_existing_index(seed_assistant, tm
     finally:
         server.terminate()
         server.wait()
+
+
+def test_the_chat_marks_unsupported_sentences_of_a_generated_answer(seed_assistant, encoder):
+    from app import as_markdown
+    from assistant.generate import GenerativeAnswerer
+
+    chunks = seed_assistant._retrieve(SHORE_QUESTION, "", 5)
+    written = (
+        "Officers could intercept boats leaving within 300 metres of the shoreline [1]. "
+        "They may also use helicopters within 900 metres [1]. Paris agreed to everything."
+    )
+    answer = GenerativeAnswerer(None, encoder.encode).verify(SHORE_QUESTION, written, chunks)
+    assert [s.verdict for s in answer.sentences] == ["supported", "unsupported", "uncited"]
+    shown = as_markdown(answer)
+    assert "[[1]](#source-1)" in shown
+    assert "⚠ not supported by its source" in shown and "helicopters" in shown
+    assert "⚠ cites no source: Paris agreed to everything." in shown
