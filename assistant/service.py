@@ -1,4 +1,4 @@
-"""The facade every front end calls: ingest, ask, status."""
+"""The facade every front end calls: ingest, upload, delete, documents, ask (and ask_stream), status."""
 
 from __future__ import annotations
 
