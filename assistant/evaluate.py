@@ -93,12 +93,9 @@ class GoldResult:
             for source in wanted:
                 if name == source["document"]:
                     contains = source.get("contains")
-                    if not contains or fact_matches(contains, self._passage_text(passage)):
+                    if not contains or fact_matches(contains, passage.get("text", "")):
                         return passage["rank"]
         return 0  # expected, not found
-
-    def _passage_text(self, passage: dict) -> str:
-        return passage.get("text", "")
 
     def to_json(self) -> dict:
         return {

@@ -58,6 +58,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_serving(url: str, process, seconds: float = 120) -> None:
+    """Poll url until it answers; fail if the server process exits or the time runs out."""
+    import time
+    import urllib.request
+
+    deadline = time.time() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            if process.poll() is not None or time.time() > deadline:
+                process.kill()
+                pytest.fail(f"the server behind {url} did not start")
+            time.sleep(0.3)
+
+
 @pytest.fixture
 def serve():
     """Launch the real Gradio app for an assistant on a free local port; closed after the test."""

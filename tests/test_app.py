@@ -123,23 +123,15 @@ def test_python_app_py_serves_the_chat_from_an_existing_index(seed_assistant, tm
     import sys
     from pathlib import Path
 
-    from tests.conftest import free_port
+    from tests.conftest import free_port, wait_until_serving
 
     port = free_port()
     env = {**os.environ, "ASSISTANT_INDEX_DIR": str(seed_assistant.settings.index_dir)}
     app_py = Path(__file__).resolve().parent.parent / "app.py"
-    server = subprocess.Popen([sys.executable, str(app_py), "--no-ingest", "--port", str(port)], env=env, stderr=subprocess.PIPE)
+    server = subprocess.Popen([sys.executable, str(app_py), "--no-ingest", "--port", str(port)], env=env)
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-                break
-            except Exception:
-                assert server.poll() is None, server.stderr.read().decode()[-2000:]
-                assert time.time() < deadline
-                time.sleep(0.2)
-        assert "300 metres" in ask(client, SHORE_QUESTION)["answer"]
+        wait_until_serving(f"http://127.0.0.1:{port}/", server, 60)
+        assert "300 metres" in ask(Client(f"http://127.0.0.1:{port}/", verbose=False), SHORE_QUESTION)["answer"]
     finally:
         server.terminate()
         server.wait()

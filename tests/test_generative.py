@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from assistant.llm import LLMError
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.verify import SUPPORTED, support
-from tests.conftest import CORPUS, SHORE_QUESTION, free_port
+from tests.conftest import CORPUS, SHORE_QUESTION, free_port, wait_until_serving
 
 SEED = Path(__file__).parent / "evalsets" / "seed.jsonl"
 
@@ -43,14 +42,7 @@ def llm_server(tmp_path_factory):
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/models", timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None and time.time() < deadline, "llama_cpp.server did not start"
-            time.sleep(0.5)
+    wait_until_serving(f"{url}/models", server)
     yield url
     server.terminate()
     server.wait(timeout=30)

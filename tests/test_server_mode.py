@@ -2,18 +2,15 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from assistant.service import Assistant
 from assistant.settings import Settings
-from tests.conftest import CORPUS, SHORE_QUESTION
+from tests.conftest import CORPUS, SHORE_QUESTION, free_port, wait_until_serving
 
 QUESTIONS = [
     SHORE_QUESTION,
@@ -21,12 +18,6 @@ QUESTIONS = [
     "How many migrants have crossed the Channel so far this year?",
     "What is the population of Calais?",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +31,7 @@ def chroma_server(tmp_path_factory):
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1)
-            break
-        except OSError:
-            if time.time() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("chroma server did not start")
-            time.sleep(0.3)
+    wait_until_serving(f"{url}/api/v2/heartbeat", process, 60)
     yield url
     process.terminate()
     process.wait(timeout=20)
