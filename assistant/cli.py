@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("chat", parents=[common], help="a conversation in the terminal")
     status = commands.add_parser("status", parents=[common], help="what is indexed")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--documents", action="store_true", help="also list the documents (id, chunks, path)")
+
+    delete = commands.add_parser(
+        "delete", parents=[common], help="remove documents from the index (and from the corpus folder, if they live there)"
+    )
+    delete.add_argument("documents", nargs="+", help="a file path or a document id (see `assistant status --documents`)")
 
     calibrate = commands.add_parser("calibrate", parents=[common], help="find the refusal threshold on a gold set")
     calibrate.add_argument("gold", type=Path)
@@ -167,8 +173,26 @@ def cmd_chat(assistant, args) -> int:
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
 
 
+def cmd_delete(assistant, args) -> int:
+    by_path = {doc.path: doc.doc_id for doc in assistant.documents()}
+    missing = 0
+    for wanted in args.documents:
+        doc_id = by_path.get(Path(wanted).resolve().as_posix(), wanted)
+        removed = assistant.delete(doc_id)
+        if removed:
+            print(f"deleted {removed}")
+        else:
+            print(f"assistant: no indexed document {wanted}", file=sys.stderr)
+            missing += 1
+    return EXIT_USAGE if missing else 0
+
+
 def cmd_status(assistant, args) -> int:
     status = assistant.status()
+    if args.documents:
+        status["documents_list"] = [
+            {"doc_id": d.doc_id, "chunks": d.n_chunks, "path": d.path, "title": d.title} for d in assistant.documents()
+        ]
     if args.json:
         print(json.dumps(status, indent=2))
     else:
@@ -176,8 +200,11 @@ def cmd_status(assistant, args) -> int:
 
         last = status["last_ingest"]
         status["last_ingest"] = datetime.datetime.fromtimestamp(last).isoformat(timespec="seconds") if last else "never"
+        listed = status.pop("documents_list", [])
         for key, value in status.items():
             print(f"{key:12} {value}")
+        for doc in listed:
+            print(f"{doc['doc_id']}  {doc['chunks']:5} chunks  {doc['path']}")
     return 0
 
 
@@ -251,6 +278,7 @@ COMMANDS = {
     "ask": cmd_ask,
     "chat": cmd_chat,
     "status": cmd_status,
+    "delete": cmd_delete,
     "calibrate": cmd_calibrate,
     "eval": cmd_eval,
 }

@@ -100,3 +100,20 @@ def test_eval_writes_json_and_markdown_and_compares(seed_assistant, tmp_path):
 def test_eval_beir_without_data_is_a_usage_error(seed_assistant):
     done = run("eval", "beir", index=seed_assistant.settings.index_dir)
     assert done.returncode == 2 and "--data" in done.stderr
+
+
+def test_delete_by_path_or_id_removes_the_document_and_its_file(make_assistant, corpus_copy):
+    assistant = make_assistant(corpus_copy)
+    assistant.ingest()
+    index = assistant.settings.index_dir
+    shore = corpus_copy / "french-police-fail-to-stop-migrant-boat.txt"
+    listed = run("status", "--documents", "--json", index=index)
+    ids = {Path(d["path"]).name: d["doc_id"] for d in json.loads(listed.stdout)["documents_list"]}
+
+    done = run("delete", str(shore), "--corpus", str(corpus_copy), index=index)
+    assert done.returncode == 0 and "deleted" in done.stdout and not shore.exists()
+    union = ids["french-police-union-blocks-channel-crackdown.txt"]
+    assert run("delete", union, index=index).returncode == 0
+    assert json.loads(run("status", "--json", index=index).stdout)["chunks"] == 0
+    missing = run("delete", "no-such-document", index=index)
+    assert missing.returncode == 2 and "no indexed document" in missing.stderr
