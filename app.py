@@ -28,6 +28,18 @@ EXAMPLES = [
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 VIEWER_WINDOW = 20_000  # characters shown either side of a cited span in the document viewer
 SCROLL_TO_MARK = "() => setTimeout(() => document.querySelector('#viewer mark')?.scrollIntoView({block: 'center'}), 100)"
+# A click on an answer's [n] opens that source in the viewer, as choosing it below the cards does.
+CITATION_LINKS_JS = """
+() => document.addEventListener("click", (event) => {
+  const link = event.target.closest('a[href^="#source-"]');
+  if (!link) return;
+  event.preventDefault();
+  const n = link.getAttribute("href").slice("#source-".length);
+  const option = [...document.querySelectorAll("#source-choice label")].find((l) => l.textContent.trim().startsWith(`[${n}]`));
+  if (option) option.click();
+  document.getElementById(`source-${n}`)?.scrollIntoView({block: "nearest"});
+}, true)
+"""
 CSS = """
 #viewer .doc {max-height: 460px; overflow-y: auto; white-space: pre-wrap; line-height: 1.5; padding: 0.5em;
               border: 1px solid var(--border-color-primary); border-radius: 6px}
@@ -309,6 +321,7 @@ def main(argv: list[str] | None = None) -> None:
         share=False,
         max_file_size=int(settings.max_upload_mb * 1_000_000),
         css=CSS,
+        js=CITATION_LINKS_JS,
         **options,
     )
 

@@ -78,7 +78,7 @@ def wait_until_serving(url: str, process, seconds: float = 120) -> None:
 @pytest.fixture
 def serve():
     """Launch the real Gradio app for an assistant on a free local port; closed after the test."""
-    from app import CSS, build_app
+    from app import CITATION_LINKS_JS, CSS, build_app
 
     apps = []
 
@@ -86,7 +86,15 @@ def serve():
         port = free_port()
         app = build_app(assistant)
         app.queue(default_concurrency_limit=8)
-        app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, share=False, css=CSS, **launch_options)
+        app.launch(
+            server_name="127.0.0.1",
+            server_port=port,
+            prevent_thread_lock=True,
+            share=False,
+            css=CSS,
+            js=CITATION_LINKS_JS,
+            **launch_options,
+        )
         apps.append(app)
         return f"http://127.0.0.1:{port}/"
 

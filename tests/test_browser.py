@@ -45,6 +45,12 @@ def test_ask_read_the_highlighted_source_upload_and_delete(writable_assistant, s
 
     page.goto(serve(writable_assistant))
 
+    ask(page, "How long a period does the payment to France cover?")  # answered from two cited sentences
+    expect(page.locator("#viewer mark")).to_contain_text("year–long negotiations")  # source 1 opens by itself
+    page.locator("#chat a[href='#source-2']").last.click()  # the [2] in the answer opens source 2
+    expect(page.locator("#viewer mark")).to_contain_text("three–year period")
+    page.locator("#clear").click()
+
     ask(page, SHORE_QUESTION)
     expect(page.locator("#chat")).to_contain_text("300 metres")
     expect(page.locator("#chat")).to_contain_text("[1]")
