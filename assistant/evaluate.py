@@ -119,18 +119,7 @@ def run_gold(assistant: Assistant, gold: list[dict], mode: str | None = None) ->
         started = time.perf_counter()
         answer = assistant.ask(row["question"], row.get("history"), mode=mode)
         results.append(GoldResult(row, answer, time.perf_counter() - started))
-        _attach_passage_texts(assistant, answer)
     return results
-
-
-def _attach_passage_texts(assistant: Assistant, answer: Answer) -> None:
-    """Retrieved passages carry their text in reports, so a failure can be read without the index."""
-    texts: dict[str, str] = {}
-    for passage in answer.retrieved:
-        doc_id = passage["doc_id"]
-        if doc_id not in texts:
-            texts[doc_id] = assistant.index.catalog.document_text(doc_id) or ""
-        passage["text"] = texts[doc_id][passage["start"] : passage["end"]]
 
 
 def _share(hits: list[bool]) -> float | None:

@@ -159,8 +159,7 @@ def ingest(
         for path, doc in known.items():
             if path not in seen and _under(path, folders, files):
                 index.catalog.set_meta(dirty=1)
-                index.vectors.delete_document(doc.doc_id)
-                index.catalog.remove_document(doc.doc_id)
+                index.remove_document(doc.doc_id)
                 report.removed.append(path)
 
         if index.catalog.get_meta("dirty") == "1" or not index.bm25_dir.exists():
@@ -183,8 +182,7 @@ def delete_documents(settings: Settings, doc_ids: list[str]) -> list[str]:
             if record is None:
                 continue
             index.catalog.set_meta(dirty=1)
-            index.vectors.delete_ids(index.catalog.chunk_ids(doc_id))
-            index.catalog.remove_document(doc_id)
+            index.remove_document(doc_id)
             removed.append(record.path)
         if removed:
             if bm25_current:  # keep it: retrieval skips the chunks the catalog no longer lists

@@ -100,10 +100,10 @@ class Assistant:
         """Remove a document from the index and, when it lives under the corpus folder, from the corpus; its path."""
         from assistant.ingest import delete_documents
 
-        found = self.document(doc_id)
-        if found is None:
+        record = self.index.catalog.document(doc_id)
+        if record is None:
             return None
-        path = Path(found[0].path)
+        path = Path(record.path)
         if path.is_relative_to(self.settings.corpus_dir.resolve()):
             path.unlink(missing_ok=True)  # first: should we stop half-way, the next ingest drops it from the index
         try:
@@ -199,6 +199,7 @@ class Assistant:
                 "path": c.chunk.path,
                 "start": c.chunk.start,
                 "end": c.chunk.end,
+                "text": c.chunk.document_text[c.chunk.start : c.chunk.end],
                 "score": round(c.score, 5),
                 "dense": round(c.dense, 4),
             }

@@ -355,6 +355,11 @@ class Index:
                 "Run `assistant ingest --rebuild` to rebuild it with the current settings."
             )
 
+    def remove_document(self, doc_id: str) -> None:
+        """Its vectors (by chunk id) and its catalog rows; the caller keeps BM25 in step."""
+        self.vectors.delete_ids(self.catalog.chunk_ids(doc_id))
+        self.catalog.remove_document(doc_id)
+
     def bm25(self) -> Bm25Index:
         """The BM25 index, rebuilt first if it lags behind the catalog (after a crash)."""
         generation = self.catalog.generation

@@ -75,7 +75,7 @@ def check_answer(
     one sentence of a cited passage holds its terms, numbers and names (lexical support ≥ 0.8)
     and is close to it in meaning (cosine ≥ 0.5).
     """
-    checked = []
+    found = []
     for text, cites in split_cited(answer):
         valid = [n for n in cites if n in passages]
         invented = [n for n in cites if n not in passages]
@@ -89,10 +89,13 @@ def check_answer(
             whole = support(text, document[start:end])  # facts spread over two sentences of one passage
             if whole > best[0] + 0.2:
                 best = (whole, (n, start, end), document[start:end])
-        similarity = 0.0
-        if best[1] is not None:
-            vectors = encode([text, best[2]])
-            similarity = float(vectors[0] @ vectors[1])
+        found.append((text, valid, invented, best))
+    # One encoding call for every (sentence, evidence) pair of the answer.
+    pairs = [(text, best[2]) for text, _, _, best in found if best[1] is not None]
+    vectors = iter(encode([t for pair in pairs for t in pair])) if pairs else iter(())
+    checked = []
+    for text, valid, invented, best in found:
+        similarity = float(next(vectors) @ next(vectors)) if best[1] is not None else 0.0
         if not valid:
             verdict = "uncited"
         elif best[0] >= SUPPORTED and similarity >= MIN_SIMILARITY:
