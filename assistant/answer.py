@@ -15,31 +15,42 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from assistant.retrieval import RetrievedChunk
-from assistant.text import QUESTION_WORDS, numbers, same_term, sentence_spans, terms
+from assistant.text import QUESTION_WORDS, match_terms, numbers, same_term, sentence_spans, terms
 from assistant.verify import support
 
 REFUSAL = "The corpus does not answer this question."
 
 # The kind of thing a question asks for, and a test that a sentence contains such a thing.
+# The question patterns are matched at the question's first wh-word only: a later "when" or
+# "who" opens a clause ("What were they doing when he ran past?") and says nothing of the answer.
 _MONTHS = r"january|february|march|april|may|june|july|august|september|october|november|december"
+_WH_WORD = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how)\b", re.I)
 _EXPECTED_KIND = [
     (
         re.compile(
-            r"\bhow (many|much|far|long|big|large|old)\b|\b(what|by what) (number|percentage|share|distance|amount|sum)\b",
+            r"how (many|much|far|long|big|large|old)\b|(what|which) (number|percentage|share|distance|amount|sum)\b",
             re.I,
         ),
         re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand|million|billion)\b", re.I),
     ),
     (
-        re.compile(r"\bwhen\b|\bwhat (date|day|month|year)\b|\bwhich (date|day|month|year)\b", re.I),
+        re.compile(r"when\b|(what|which) (date|day|month|year)\b", re.I),
         re.compile(
             rf"\b({_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow|morning|"
             r"afternoon|evening|night|noon|midnight|o'clock|week|month|year|(19|20)\d\d|\d{1,2}(:\d\d)?\s?[ap]\.?m)\b",
             re.I,
         ),
     ),
-    (re.compile(r"\bwho\b|\bwhose\b", re.I), re.compile(r"(?<=\S )[A-Z][a-z]+")),
+    (re.compile(r"what(?: is|'s|was|are|were)\b[^?]*\bnames?\b", re.I), re.compile(r"(?<=\S )[A-Z][a-z]+")),
 ]
+
+
+def _kind_tests(question: str) -> list[re.Pattern]:
+    """The tests an answer sentence must pass for the kind of thing the question asks for."""
+    wh_word = _WH_WORD.search(question)
+    if wh_word is None:
+        return []
+    return [sentence_test for question_test, sentence_test in _EXPECTED_KIND if question_test.match(question, wh_word.start())]
 
 
 # "Which newspaper ...", "how much money ...": the noun names the kind of answer, which the answer
@@ -145,8 +156,8 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
 
     def answer(self, question: str, chunks: list[RetrievedChunk], context: str = "") -> Answer:
-        question_terms = [t for t in dict.fromkeys(terms(question)) if t not in QUESTION_WORDS]
-        context_terms = [t for t in dict.fromkeys(terms(context)) if t not in QUESTION_WORDS and t not in question_terms]
+        question_terms = [t for t in dict.fromkeys(match_terms(question)) if t not in QUESTION_WORDS]
+        context_terms = [t for t in dict.fromkeys(match_terms(context)) if t not in QUESTION_WORDS and t not in question_terms]
         candidates = self._candidates(question, question_terms, context_terms, chunks)
         candidates.sort(key=lambda c: c.score, reverse=True)
         # The re-rank costs most of the answer time; skip it when it cannot lift any sentence over the
@@ -193,7 +204,7 @@ class ExtractiveAnswerer:
     def _candidates(
         self, question: str, question_terms: list[str], context_terms: list[str], chunks: list[RetrievedChunk]
     ) -> list[_Candidate]:
-        kind_tests = [sentence_test for question_test, sentence_test in _EXPECTED_KIND if question_test.search(question)]
+        kind_tests = _kind_tests(question)
         question_numbers = numbers(question)
         sentences: list[tuple[RetrievedChunk, int, int, str, set[str]]] = []
         seen: set[str] = set()
@@ -204,7 +215,7 @@ class ExtractiveAnswerer:
                 key = " ".join(sentence.lower().split())
                 if key not in seen:  # overlapping chunks and repeated paragraphs
                     seen.add(key)
-                    sentences.append((chunk, start, end, sentence, set(terms(sentence))))
+                    sentences.append((chunk, start, end, sentence, set(match_terms(sentence))))
         # Weights come from the retrieved sentences themselves: a term that every candidate shares
         # (the topic) tells them apart less than the one term that only the right sentence has.
         weights = {}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.text import numbers, same_term, sentence_spans, terms
+from assistant.text import match_terms, numbers, same_term, sentence_spans
 
 SUPPORTED = 0.8  # a sentence at or above this support counts as supported
 MIN_SIMILARITY = 0.5  # and its meaning must be this close (cosine) to the passage sentence it leans on
@@ -28,10 +28,10 @@ def support(sentence: str, passage: str) -> float:
     Lexical on purpose: deterministic, explainable, and strict about the things that are easy to
     get wrong (numbers, names). A sentence quoted verbatim from its passage scores 1.0.
     """
-    sentence_terms = set(terms(sentence))
+    sentence_terms = set(match_terms(sentence))
     if not sentence_terms:
         return 0.0
-    passage_terms = set(terms(passage))
+    passage_terms = set(match_terms(passage))
     found = sum(1 for t in sentence_terms if any(same_term(t, p) for p in passage_terms))
     score = found / len(sentence_terms)
     if not numbers(sentence) <= numbers(passage):

@@ -6,10 +6,10 @@ from assistant.evaluate import load_gold, rates, run_gold
 from tests.conftest import SHORE_QUESTION
 
 SEED = Path(__file__).parent / "evalsets" / "seed.jsonl"
-# Floors measured on seed.jsonl (72 questions: 0.646 / 0.708 at the calibrated threshold 0.44); a
+# Floors measured on seed.jsonl (94 questions: 0.742 / 0.750 at the calibrated threshold 0.44); a
 # drop fails CI. The goals of issues #2 and #4 (0.90-0.95) are not met: README, "Answer quality".
-ANSWERED_FLOOR = 0.64
-REFUSED_FLOOR = 0.70
+ANSWERED_FLOOR = 0.74
+REFUSED_FLOOR = 0.75
 
 
 def test_the_shore_question_cites_the_300_metres_passage(seed_assistant):
@@ -47,6 +47,14 @@ def test_a_follow_up_uses_the_earlier_turn(seed_assistant):
     ]
     answer = seed_assistant.ask("What did it say about arrests at sea?", history)
     assert not answer.abstained and "too dangerous" in answer.answer
+
+
+def test_the_kind_of_answer_comes_from_the_questions_own_wh_word(seed_assistant):
+    # "when" opens a clause here; the question asks "what", so no time is needed in the answer.
+    answer = seed_assistant.ask("What were the two officers not doing when the young man ran past them?")
+    assert not answer.abstained and "not looking in his direction" in answer.citations[0].quote
+    # "what is the name of" asks for a name: a sentence about him without one does not answer it.
+    assert seed_assistant.ask("What is the name of the young man who ran across the beach?").abstained
 
 
 def test_seed_gold_set_quality_floors(seed_assistant):

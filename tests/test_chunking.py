@@ -3,7 +3,7 @@ from hypothesis import strategies as st
 
 from assistant.chunking import chunk_text
 from assistant.settings import bundled_model_path
-from assistant.text import sentence_spans
+from assistant.text import match_terms, sentence_spans, terms
 
 MODEL = bundled_model_path()
 # Words that stress the splitter: abbreviations, quotes, dashes, non-ASCII, repeated lines, odd spacing.
@@ -65,3 +65,13 @@ def test_sentences_of_the_article_keep_titles_and_abbreviations():
         "In a letter to Mr. Macron last month, he wrote.",
         "Then it ended!",
     ]
+
+
+def test_match_terms_puts_irregular_verb_forms_back_to_their_base():
+    # The stemmer leaves written/write and paid/pay apart; the answerer compares them as one.
+    assert match_terms("Sir Keir wrote and has written; they ran, paid and won") == match_terms(
+        "Sir Keir write and has write; they run, pay and win"
+    )
+    # Only irregular verb forms change: not nouns that look like them, not regular forms, not names.
+    for text in ["the news", "migrants crossed", "Left Bank", "officers leaving"]:
+        assert match_terms(text) == terms(text)

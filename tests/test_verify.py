@@ -62,3 +62,9 @@ def test_citations_after_the_full_stop_belong_to_the_sentence_before():
         ("Another fact.", [2, 3]),
         ("A third.", [1, 2]),
     ]
+
+
+def test_an_irregular_verb_form_supports_its_base_form():
+    passage = "In a letter written by Sir Keir to Mr Macron last month, the Prime Minister said: 'It is essential.'"
+    assert support("Sir Keir wrote to Mr Macron last month.", passage) == 1.0
+    assert support("Sir Keir phoned Mr Macron last month.", passage) < 1.0
