@@ -160,7 +160,9 @@ def write_replicas(source: Path, target: Path, chunks_wanted: int, chunks_per_co
         copy, original = divmod(n, len(files))
         folder = target / f"copy-{copy:03d}"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / files[original].name).write_bytes(files[original].read_bytes())
+        # Trailing newlines make each copy's bytes differ (ingest would copy the first copy's vectors
+        # for identical files) while its chunks stay the same.
+        (folder / files[original].name).write_bytes(files[original].read_bytes() + b"\n" * copy)
 
 
 def peak_rss_mb() -> float:

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from assistant.chunking import Chunk, chunk_text, indexed_text
 from assistant.embedding import Encoder
 from assistant.readers import ReadError, read_document
@@ -38,13 +40,16 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     chunks_embedded: int = 0
+    chunks_reused: int = 0  # vectors copied from an identical document already indexed (moved or copied files)
     seconds: float = 0.0
 
     def summary(self) -> str:
         return (
             f"added {len(self.added)}, updated {len(self.updated)}, removed {len(self.removed)}, "
             f"unchanged {len(self.unchanged)}, failed {len(self.failed)}; "
-            f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f} s"
+            f"{self.chunks_embedded} chunks embedded"
+            + (f", {self.chunks_reused} reused" if self.chunks_reused else "")
+            + f" in {self.seconds:.1f} s"
         )
 
 
@@ -57,6 +62,7 @@ class _Pending:
     text: str
     chunks: list[Chunk]
     is_update: bool
+    same_as: str | None = None  # an indexed document with the same bytes (moved, renamed or copied): reuse its vectors
 
 
 def document_id(path: str) -> str:
@@ -122,6 +128,7 @@ def ingest(
         report = IngestReport()
         files, report.failed, folders = scan(paths or [settings.corpus_dir])
         known = {doc.path: doc for doc in index.catalog.documents()}
+        known_by_sha = {doc.sha256: doc.doc_id for doc in known.values()}
         seen: set[str] = set()
         pending: list[_Pending] = []
         to_embed = _ChunkCounter()
@@ -150,8 +157,10 @@ def ingest(
             except ReadError as exc:
                 report.failed.append((path, str(exc)))
                 continue
-            pending.append(_Pending(document_id(path), path, document.title, sha, document.text, chunks, path in known))
-            to_embed.add(len(chunks))
+            same_as = known_by_sha.get(sha)
+            pending.append(_Pending(document_id(path), path, document.title, sha, document.text, chunks, path in known, same_as))
+            if same_as is None:
+                to_embed.add(len(chunks))
             if sum(len(p.chunks) for p in pending) >= GROUP_CHUNKS:
                 flush()
         flush()
@@ -223,18 +232,25 @@ def _write_group(
 ) -> None:
     from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-    texts = [indexed_text(doc.title, c.text) for doc in group for c in doc.chunks]
-    vectors = encoder.encode(texts, batch_size=settings.embed_batch_size)
-    report.chunks_embedded += len(vectors)
-    bar.advance(len(vectors))
-    nodes, offset = [], 0
+    vectors = _reusable_vectors(index, group)
+    fresh = [doc for doc in group if doc.doc_id not in vectors]
+    encoded = encoder.encode([indexed_text(doc.title, c.text) for doc in fresh for c in doc.chunks], settings.embed_batch_size)
+    offset = 0
+    for doc in fresh:
+        vectors[doc.doc_id] = encoded[offset : offset + len(doc.chunks)]
+        offset += len(doc.chunks)
+    bar.add(sum(len(doc.chunks) for doc in fresh if doc.same_as))  # reuse fell through: they are embedded after all
+    report.chunks_embedded += len(encoded)
+    report.chunks_reused += sum(len(doc.chunks) for doc in group) - len(encoded)
+    bar.advance(len(encoded))
+    nodes = []
     for doc in group:
         doc_id = doc.doc_id
         nodes += [
             TextNode(
                 id_=chunk_id(doc_id, c.n),
                 text=c.text,
-                embedding=vectors[offset + c.n].tolist(),
+                embedding=vectors[doc_id][c.n].tolist(),
                 metadata={
                     "path": doc.path,
                     "title": doc.title,
@@ -247,7 +263,6 @@ def _write_group(
             )
             for c in doc.chunks
         ]
-        offset += len(doc.chunks)
         if doc.is_update:
             index.vectors.delete_document(doc_id)  # a changed document's old chunks go first
     index.vectors.add(nodes)  # one call per group: each Chroma write costs ~20 ms whatever its size
@@ -255,6 +270,22 @@ def _write_group(
         record = DocumentRecord(doc.doc_id, doc.path, doc.title, doc.sha256, len(doc.chunks), time.time())
         index.catalog.put_document(record, doc.text, [(c.start, c.end) for c in doc.chunks])
         (report.updated if doc.is_update else report.added).append(doc.path)
+
+
+def _reusable_vectors(index: Index, group: list[_Pending]) -> dict[str, np.ndarray]:
+    """Vectors of documents whose bytes are already indexed under another path, read back from the store.
+
+    Same bytes give the same text, title and chunks (the index refuses other chunk settings), so
+    the stored vectors are the ones encoding would give; a moved corpus is not embedded again.
+    The hash is checked on the stored vectors: the other document may have changed earlier in this run.
+    """
+    reused = {}
+    for doc in group:
+        if doc.same_as is not None:
+            stored = index.vectors.embeddings(index.catalog.chunk_ids(doc.same_as), doc.sha256)
+            if stored is not None and len(stored) == len(doc.chunks):
+                reused[doc.doc_id] = stored
+    return reused
 
 
 def _under(path: str, folders: list[Path], files: list[Path]) -> bool:

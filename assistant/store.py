@@ -217,6 +217,20 @@ class VectorIndex:
         got = self.collection.get(ids=ids, include=["embeddings"])
         return {cid: float(np.dot(vector, emb)) for cid, emb in zip(got["ids"], got["embeddings"])}
 
+    def embeddings(self, ids: list[str], sha256: str) -> np.ndarray | None:
+        """The stored vectors of these chunks, in the order given, if all are there and were embedded
+        from the document version with this hash; otherwise None."""
+        if not ids:
+            return None
+        got = self.collection.get(ids=ids, include=["embeddings", "metadatas"])
+        by_id = {
+            cid: vector for cid, vector, meta in zip(got["ids"], got["embeddings"], got["metadatas"])
+            if (meta or {}).get("sha256") == sha256
+        }  # fmt: skip
+        if len(by_id) != len(ids):
+            return None
+        return np.asarray([by_id[cid] for cid in ids], dtype=np.float32)
+
     def id_shas(self) -> dict[str, str]:
         """Every stored chunk id with the hash of the document version it was embedded from."""
         out: dict[str, str] = {}

@@ -67,6 +67,48 @@ def test_a_changed_file_replaces_its_chunks_and_a_deleted_file_leaves(make_assis
     assert assistant.ask(SHORE_QUESTION).abstained
 
 
+def test_a_moved_file_keeps_its_vectors_and_embeds_nothing(make_assistant, corpus_copy):
+    assistant = make_assistant(corpus_copy)
+    assistant.ingest()
+    police = next(corpus_copy.glob("*fail*.txt"))
+    old_path = police.resolve().as_posix()
+    (corpus_copy / "archive").mkdir()
+    moved = police.rename(corpus_copy / "archive" / "police.txt")
+
+    report = assistant.ingest()
+    assert report.chunks_embedded == 0 and report.chunks_reused > 0
+    assert report.added == [moved.resolve().as_posix()] and report.removed == [old_path]
+    assert chunk_ids_in_chroma(assistant) == chunk_ids_in_bm25(assistant)
+    answer = assistant.ask(SHORE_QUESTION)
+    assert answer.citations[0].path == moved.resolve().as_posix() and "300 metres" in answer.citations[0].quote
+
+
+@pytest.mark.parametrize("group_chunks", [512, 1])
+def test_swapped_files_each_get_the_vectors_of_their_new_text(make_assistant, tmp_path, encoder, monkeypatch, group_chunks):
+    # With groups of one chunk the first file is written before the second is read: the second's
+    # reusable vectors are then gone, and the hash check must send it to the encoder.
+    # One chunk each, so a wrong reuse is not caught by a differing chunk count.
+    monkeypatch.setattr("assistant.ingest.GROUP_CHUNKS", group_chunks)
+    corpus = tmp_path / "swap"
+    corpus.mkdir()
+    first, second = corpus / "a.txt", corpus / "b.txt"
+    first.write_text("Ferries\nThe morning ferry to Calais was cancelled because of strong winds.", encoding="utf-8")
+    second.write_text("Harvest\nFarmers in Kent began the apple harvest two weeks early this year.", encoding="utf-8")
+    assistant = make_assistant(corpus)
+    assistant.ingest()
+    first_bytes, second_bytes = first.read_bytes(), second.read_bytes()
+    first.write_bytes(second_bytes)
+    second.write_bytes(first_bytes)
+
+    report = assistant.ingest()
+    assert len(report.updated) == 2 and report.chunks_reused > 0
+    ids, texts = zip(*assistant.index.catalog.iter_indexed_texts())
+    stored = assistant.index.vectors.collection.get(ids=list(ids), include=["embeddings"])
+    stored_by_id = dict(zip(stored["ids"], stored["embeddings"]))
+    for chunk_id, expected in zip(ids, encoder.encode(list(texts))):
+        assert float(expected @ stored_by_id[chunk_id]) > 0.999, chunk_id
+
+
 def test_bad_files_are_reported_and_skipped_and_the_rest_is_indexed(make_assistant, corpus_copy):
     (corpus_copy / "empty.txt").write_bytes(b"")
     (corpus_copy / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
