@@ -1,9 +1,13 @@
-"""Embed: the sentence-transformers model, run through ONNX Runtime.
+"""Embed: the sentence-transformers model, run through ONNX Runtime (and bf16 torch for ingest).
 
 The model is exported once from its own weights (torch) to ONNX with mean pooling and
 normalisation built in; afterwards every process loads it in ~0.2 s instead of the 4.5 s that
 importing sentence-transformers takes, which is what keeps a cold `assistant ask` under 3 s.
 A test checks that its vectors match `SentenceTransformer.encode` on the same texts.
+
+Large batches (ingest) go through sentence-transformers in bfloat16 instead where the CPU computes
+bf16 natively (avx512_bf16 / AMX): about twice the fp32 throughput here, vectors within cosine
+0.9999 of fp32 (a test checks it), so both kinds mix in one index.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+BF16_MIN_BATCH = 512  # below this, loading torch (~4.5 s) costs more than bf16 saves
 
 def model_fingerprint(model_path: Path) -> str:
     """Cheap identity of a model folder: its config, tokenizer and the head of its weights."""
@@ -41,7 +46,7 @@ def max_seq_length(model_path: Path) -> int:
 class Encoder:
     """Normalised sentence embeddings from an ONNX export of a sentence-transformers model."""
 
-    def __init__(self, model_path: Path, cache_dir: Path, threads: int = 0):
+    def __init__(self, model_path: Path, cache_dir: Path, threads: int = 0, precision: str = "auto"):
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -61,6 +66,8 @@ class Encoder:
         self._session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         self.dim = int(self._session.get_outputs()[0].shape[-1])
         self._recent: dict[str, np.ndarray] = {}
+        self.use_bf16 = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
+        self._bf16_model = None
 
     def encode_query(self, text: str) -> np.ndarray:
         """One text's vector, remembered: retrieval and the answer's re-rank both need the question's."""
@@ -76,6 +83,8 @@ class Encoder:
         """One unit-length vector per text; batches are length-sorted to waste little on padding."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.use_bf16 and len(texts) >= BF16_MIN_BATCH:
+            return self._encode_bf16(texts, batch_size)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
         for first in range(0, len(order), batch_size):
@@ -87,6 +96,30 @@ class Encoder:
             }
             vectors[batch] = self._session.run(None, feed)[0]
         return vectors
+
+    def _encode_bf16(self, texts: list[str], batch_size: int) -> np.ndarray:
+        if self._bf16_model is None:
+            import torch
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()  # ingest shows its own progress
+            self._bf16_model = SentenceTransformer(
+                str(self.model_path), device="cpu", model_kwargs={"dtype": torch.bfloat16}
+            )
+            self._bf16_model.max_seq_length = max_seq_length(self.model_path)
+        vectors = self._bf16_model.encode(texts, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False)
+        vectors = vectors.float().numpy()
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)  # normalised after, in fp32
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively; emulated bf16 is slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def export_onnx(model_path: Path, onnx_file: Path) -> None:

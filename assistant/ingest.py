@@ -120,7 +120,9 @@ def ingest(
         if rebuild:
             _drop_index(settings)
         index = Index(settings, create=True)
-        encoder = encoder or Encoder(settings.resolved_model_path(), settings.index_dir / "encoder")
+        encoder = encoder or Encoder(
+            settings.resolved_model_path(), settings.index_dir / "encoder", precision=settings.embed_precision
+        )
         index.check_compatible(encoder.fingerprint, encoder.dim)
         if index.catalog.get_meta("dirty") == "1":
             _reconcile(index)

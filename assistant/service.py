@@ -41,7 +41,9 @@ class Assistant:
         if self._encoder is None:
             from assistant.embedding import Encoder
 
-            self._encoder = Encoder(self.settings.resolved_model_path(), self.settings.index_dir / "encoder")
+            self._encoder = Encoder(
+                self.settings.resolved_model_path(), self.settings.index_dir / "encoder", precision=self.settings.embed_precision
+            )
         return self._encoder
 
     @property

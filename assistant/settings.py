@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     chunk_size: int = 128
     chunk_overlap: int = 16
     embed_batch_size: int = 32
+    # Ingest batches in bfloat16 where the CPU has it natively ("auto"), always ("bf16") or never ("fp32").
+    embed_precision: Literal["auto", "fp32", "bf16"] = "auto"
 
     top_k: int = 5
     candidates: int = 50  # depth of each of the dense and BM25 lists before fusion
