@@ -202,14 +202,13 @@ class VectorIndex:
 
     def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first."""
-        from llama_index.core.vector_stores.types import VectorStoreQuery
-
-        k = min(k, self.collection.count())
         if k <= 0:
             return []
-        result = self.store.query(VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=k))
-        # ChromaVectorStore reports exp(-distance); cosine distance is 1 - cosine similarity.
-        return [(cid, 1.0 + math.log(sim)) for cid, sim in zip(result.ids, result.similarities)]
+        # By hand, not ChromaVectorStore.query: that also fetches every hit's text and metadata (11 of
+        # its 13 ms at 100k chunks here; the catalog has both). No count() first either: 7 ms at 100k,
+        # and Chroma returns fewer hits when it holds fewer. Cosine distance is 1 - similarity.
+        result = self.collection.query(query_embeddings=[vector.tolist()], n_results=k, include=["distances"])
+        return [(cid, 1.0 - distance) for cid, distance in zip(result["ids"][0], result["distances"][0])]
 
     def similarities(self, vector: np.ndarray, ids: list[str]) -> dict[str, float]:
         if not ids:
