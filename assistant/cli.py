@@ -1,7 +1,7 @@
 """The `assistant` command: thin wrappers over the facade. Heavy imports happen inside commands.
 
 Exit codes: 0 answered or refused (or done), 2 usage error, 3 no index yet, 4 index built
-with other settings, 5 another ingest is running.
+with other settings, 5 another process is writing to the index.
 """
 
 from __future__ import annotations
@@ -92,10 +92,9 @@ def settings_from(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `assistant ask ... | head` ends quietly
     args = build_parser().parse_args(argv)
-    from assistant.ingest import IngestLockedError
     from assistant.llm import LLMError
     from assistant.service import Assistant
-    from assistant.store import IndexMismatchError, NoIndexError
+    from assistant.store import IndexLockedError, IndexMismatchError, NoIndexError
 
     assistant = Assistant(settings_from(args))
     try:
@@ -106,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     except IndexMismatchError as exc:
         print(f"assistant: {exc}", file=sys.stderr)
         return EXIT_MISMATCH
-    except IngestLockedError as exc:
+    except IndexLockedError as exc:
         print(f"assistant: {exc}", file=sys.stderr)
         return EXIT_LOCKED
     except (LLMError, ValueError) as exc:

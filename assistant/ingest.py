@@ -7,13 +7,9 @@ the ``dirty`` flag makes the next ingest reconcile them (and rebuild BM25) befor
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +19,9 @@ from assistant.chunking import Chunk, chunk_text, indexed_text
 from assistant.embedding import Encoder
 from assistant.readers import ReadError, read_document
 from assistant.settings import SUPPORTED_SUFFIXES, Settings
-from assistant.store import Bm25Index, DocumentRecord, Index, chunk_id
+from assistant.store import Bm25Index, DocumentRecord, Index, chunk_id, write_lock
 
 GROUP_CHUNKS = 512  # chunks embedded and written together: the unit of progress lost to a crash
-
-
-class IngestLockedError(Exception):
-    """Another ingest holds the index."""
 
 
 @dataclass
@@ -69,28 +61,6 @@ def document_id(path: str) -> str:
     return hashlib.sha1(path.encode()).hexdigest()[:16]
 
 
-@contextmanager
-def ingest_lock(index_dir: Path) -> Iterator[None]:
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / "ingest.lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise IngestLockedError(
-                f"another ingest (pid {holder}) is writing to {index_dir}; wait for it to finish and run again"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def scan(roots: list[Path]) -> tuple[list[Path], list[tuple[str, str]], list[Path]]:
     """Files to index, failures (missing roots, unsupported named files) and the folders scanned."""
     files, failures, folders = [], [], []
@@ -116,7 +86,7 @@ def ingest(
     encoder: Encoder | None = None,
 ) -> IngestReport:
     started = time.perf_counter()
-    with ingest_lock(settings.index_dir):
+    with write_lock(settings.index_dir):
         if rebuild:
             _drop_index(settings)
         index = Index(settings, create=True)
@@ -184,7 +154,7 @@ def ingest(
 
 def delete_documents(settings: Settings, doc_ids: list[str]) -> list[str]:
     """Remove documents from the vectors, the catalog and BM25; the paths removed, in order."""
-    with ingest_lock(settings.index_dir):
+    with write_lock(settings.index_dir):
         index = Index(settings)
         bm25_current = Bm25Index.saved_generation(index.bm25_dir) == index.catalog.generation
         removed = []

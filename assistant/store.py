@@ -5,16 +5,21 @@
 - ``VectorIndex``: the chunk embeddings in Chroma, embedded (``index/chroma``) or on a server.
 - ``Bm25Index``: bm25s over the catalog's chunks (``index/bm25``), rebuilt whenever the catalog's
   generation moves on, so it can never disagree with the catalog for long.
+
+One process writes at a time (``write_lock``); questions read without a lock, from any process.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
+import os
 import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +46,33 @@ class NoIndexError(Exception):
 
 class IndexMismatchError(Exception):
     """The index was built with another model or chunking than the settings ask for."""
+
+
+class IndexLockedError(Exception):
+    """Another process is writing to the index."""
+
+
+@contextmanager
+def write_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's write lock, or raise IndexLockedError at once; the holder's pid is in the lock file."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / "ingest.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise IndexLockedError(
+                f"another process (pid {holder}) is writing to {index_dir}; wait for it to finish and run again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -254,7 +286,8 @@ class Bm25Index:
         self._doc_freq = np.diff(np.asarray(indptr))  # CSC by term: entries per term = documents holding it
 
     @classmethod
-    def build(cls, directory: Path, catalog: Catalog) -> Bm25Index:
+    def from_catalog(cls, catalog: Catalog) -> Bm25Index:
+        """Index the catalog's chunks in memory."""
         import bm25s
 
         from assistant.text import tokenize
@@ -265,21 +298,21 @@ class Bm25Index:
             ids.append(cid)
             texts.append(text)
         retriever = bm25s.BM25()
-        if texts:
-            retriever.index(tokenize(texts), show_progress=False)
-        else:
-            retriever.index(tokenize(["empty"]), show_progress=False)
+        retriever.index(tokenize(texts or ["empty"]), show_progress=False)
+        return cls(retriever, ids, generation)
+
+    def save(self, directory: Path) -> None:
+        """Write beside ``directory`` and swap it in, so a reader never loads half an index."""
         partial = directory.with_name(directory.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        retriever.save(str(partial), show_progress=False)
-        (partial / "ids.json").write_text(json.dumps({"generation": generation, "ids": ids}))
+        self.retriever.save(str(partial), show_progress=False)
+        (partial / "ids.json").write_text(json.dumps({"generation": self.generation, "ids": self.ids}))
         old = directory.with_name(directory.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if directory.exists():
             directory.rename(old)
         partial.rename(directory)
         shutil.rmtree(old, ignore_errors=True)
-        return cls(retriever, ids, generation)
 
     @classmethod
     def load(cls, directory: Path) -> Bm25Index | None:
@@ -340,6 +373,7 @@ class Index:
         self.catalog = Catalog(catalog_file)
         self.vectors = VectorIndex(settings)
         self._bm25: Bm25Index | None = None
+        self._bm25_stamp: tuple[int, int, int] | None = None  # of the saved index self._bm25 was loaded from
 
     @property
     def bm25_dir(self) -> Path:
@@ -374,16 +408,51 @@ class Index:
         self.catalog.remove_document(doc_id)
 
     def bm25(self) -> Bm25Index:
-        """The BM25 index, rebuilt first if it lags behind the catalog (after a crash)."""
+        """BM25 for a question: the saved index, rebuilt first if it lags behind the catalog.
+
+        Only the holder of the write lock saves BM25. While an ingest runs (it saves a current index
+        when it finishes) a reader keeps the last saved one: retrieval drops the chunks the catalog no
+        longer lists, and new chunks are found by the dense search alone until then. With no writer
+        running the lag is a crash's doing, and the reader takes the lock and rebuilds.
+        """
         generation = self.catalog.generation
-        if self._bm25 is None or self._bm25.generation != generation:
-            self._bm25 = Bm25Index.load(self.bm25_dir)
-            if self._bm25 is None or self._bm25.generation != generation:
-                self._bm25 = Bm25Index.build(self.bm25_dir, self.catalog)
+        if self._bm25 is not None and self._bm25.generation == generation:
+            return self._bm25
+        self._load_saved_bm25()
+        if self._bm25 is not None and self._bm25.generation == generation:
+            return self._bm25
+        try:
+            with write_lock(self.settings.index_dir):
+                self.rebuild_bm25()
+        except IndexLockedError:
+            if self._bm25 is None:  # the first ingest is still running: this process's own copy, not saved
+                self._bm25 = Bm25Index.from_catalog(self.catalog)
         return self._bm25
 
+    def _load_saved_bm25(self) -> None:
+        """Load the saved index if it is not the one in memory (a writer swaps it in whole)."""
+        stamp = self._saved_bm25_stamp()
+        if stamp is None or stamp == self._bm25_stamp:
+            return
+        try:
+            loaded = Bm25Index.load(self.bm25_dir)
+        except (OSError, ValueError):  # swapped while we read it: keep what we have, try at the next question
+            return
+        if loaded is not None and self._saved_bm25_stamp() == stamp:
+            self._bm25, self._bm25_stamp = loaded, stamp
+
+    def _saved_bm25_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            saved = (self.bm25_dir / "ids.json").stat()
+        except FileNotFoundError:
+            return None
+        return saved.st_ino, saved.st_mtime_ns, saved.st_size
+
     def rebuild_bm25(self) -> None:
-        self._bm25 = Bm25Index.build(self.bm25_dir, self.catalog)
+        """Rebuild BM25 from the catalog and save it; the caller holds the write lock."""
+        self._bm25 = Bm25Index.from_catalog(self.catalog)
+        self._bm25.save(self.bm25_dir)
+        self._bm25_stamp = self._saved_bm25_stamp()
 
     def stamp_ingest(self, seconds: float) -> None:
         self.catalog.set_meta(last_ingest=time.time(), last_ingest_seconds=round(seconds, 2))

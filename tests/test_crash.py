@@ -11,7 +11,8 @@ from pathlib import Path
 
 from assistant.service import Assistant
 from assistant.settings import Settings
-from assistant.store import Bm25Index
+from assistant.store import Bm25Index, Index, write_lock
+from tests.conftest import SHORE_QUESTION
 
 ASSISTANT = str(Path(sys.executable).parent / "assistant")
 TOPICS = ["harbour", "orchard", "glacier", "library", "railway", "vineyard", "observatory", "bakery", "quarry", "ferry"]
@@ -95,11 +96,11 @@ def test_a_second_writer_stops_with_a_message_and_readers_keep_getting_answers(t
     time.sleep(2.5)
     second = ingest_process(corpus, index)
     assert second.wait(timeout=60) == 5
-    assert "another ingest" in second.stderr.read()
+    assert "is writing to" in second.stderr.read()
 
     answers = 0
     while writer.poll() is None:
-        answer = assistant.ask("Within what distance of the shore can French officers intercept boats?")
+        answer = assistant.ask(SHORE_QUESTION)
         assert "300 metres" in answer.answer
         answers += 1
     assert writer.returncode == 0, writer.stderr.read()
@@ -107,3 +108,29 @@ def test_a_second_writer_stops_with_a_message_and_readers_keep_getting_answers(t
     assistant.ingest()  # the next ingest finds nothing to do: the writer's work is complete and consistent
     assert assistant.status()["chunks"] == assistant.status()["vectors"] == 10 + 1500
 
+
+
+def test_readers_leave_bm25_to_the_writer_and_rebuild_it_only_when_no_writer_is_running(tmp_path, encoder):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(Path(__file__).parent.parent / "corpus", corpus)
+    settings = Settings(corpus_dir=corpus, index_dir=with_encoder(tmp_path / "index", encoder))
+    reader = Assistant(settings, encoder=encoder)
+    reader.ingest()
+    saved = settings.index_dir / "bm25" / "ids.json"
+    before = saved.read_text()
+    other = next(doc for doc in reader.documents() if "fail-to-stop" not in doc.path)  # the shore answer is in that one
+
+    with write_lock(settings.index_dir):  # a writer half-way: the catalog has moved on, BM25 not yet
+        Index(settings).remove_document(other.doc_id)
+        assert "300 metres" in reader.ask(SHORE_QUESTION).answer
+        assert saved.read_text() == before
+        assert not saved.parent.with_name("bm25.partial").exists()
+        shutil.rmtree(saved.parent)  # and a first ingest has saved none yet: a reader makes its own, unsaved
+        assert "300 metres" in Assistant(settings, encoder=encoder).ask(SHORE_QUESTION).answer
+        assert not saved.parent.exists()
+
+    # The writer is gone without saving BM25 (a crash): the next question rebuilds and saves it.
+    assert "300 metres" in reader.ask(SHORE_QUESTION).answer
+    rebuilt = Bm25Index.load(saved.parent)
+    assert rebuilt.generation == Index(settings).catalog.generation
+    assert not any(cid.startswith(other.doc_id) for cid in rebuilt.ids)

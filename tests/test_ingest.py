@@ -5,8 +5,7 @@ import zipfile
 
 import pytest
 
-from assistant.ingest import IngestLockedError, ingest_lock
-from assistant.store import IndexMismatchError
+from assistant.store import IndexLockedError, IndexMismatchError, write_lock
 from tests.conftest import SHORE_QUESTION
 
 
@@ -197,7 +196,7 @@ def test_a_crash_between_vectors_and_catalog_is_repaired_by_the_next_ingest(make
 
 def test_a_second_ingest_stops_with_a_clear_message(make_assistant, corpus_copy, tmp_path):
     assistant = make_assistant(corpus_copy)
-    with ingest_lock(tmp_path / "index"), pytest.raises(IngestLockedError, match="another ingest"):
+    with write_lock(tmp_path / "index"), pytest.raises(IndexLockedError, match="another process .* is writing"):
         assistant.ingest()
 
 
