@@ -18,6 +18,7 @@ from pathlib import Path
 from assistant.answer import REFUSAL, Answer
 from assistant.service import Assistant
 from assistant.settings import SUPPORTED_SUFFIXES, Settings
+from assistant.store import IndexLockedError, IndexMismatchError
 
 EXAMPLES = [
     "Within what distance of the shore can French officers intercept boats?",
@@ -199,8 +200,11 @@ def build_app(assistant: Assistant):
         )
 
     def delete(doc_id: str | None):
-        path = assistant.delete(doc_id) if doc_id else None
-        message = f"Deleted {Path(path).name} from the index and the corpus." if path else "Choose an indexed document."
+        try:
+            path = assistant.delete(doc_id) if doc_id else None
+            message = f"Deleted {Path(path).name} from the index and the corpus." if path else "Choose an indexed document."
+        except IndexLockedError as exc:
+            message = f"✘ Nothing deleted: {exc}"
         return message, documents_table(assistant), status_markdown(assistant), gr.update(choices=document_choices(), value=None)
 
     # The API returns JSON text: gradio_client would take any object with a "path" key for a file to fetch.
@@ -307,12 +311,12 @@ def main(argv: list[str] | None = None) -> None:
     options = launch_options(settings.host, args.auth, args.no_auth)
     assistant = Assistant(settings)
     if not args.no_ingest:
-        from assistant.store import IndexMismatchError
-
         try:  # incremental: embeds only what is new or changed since the last run, so start-up stays quick
             print(assistant.ingest().summary(), file=sys.stderr)
         except IndexMismatchError as exc:
             raise SystemExit(f"app.py: {exc}") from None
+        except IndexLockedError as exc:  # serve the index as it stands; that ingest brings it up to date
+            print(f"app.py: corpus not indexed at start-up: {exc}", file=sys.stderr)
     app = build_app(assistant)
     app.queue(default_concurrency_limit=8)
     app.launch(

@@ -152,8 +152,12 @@ def ingest(
         return report
 
 
-def delete_documents(settings: Settings, doc_ids: list[str]) -> list[str]:
-    """Remove documents from the vectors, the catalog and BM25; the paths removed, in order."""
+def delete_documents(settings: Settings, doc_ids: list[str], *, files_under: Path | None = None) -> list[str]:
+    """Remove documents from the vectors, the catalog and BM25; the paths removed, in order.
+
+    With ``files_under``, a document's file is deleted too when it lies in that folder: first, so a
+    crash half-way leaves a file gone from the corpus, which the next ingest drops from the index.
+    """
     with write_lock(settings.index_dir):
         index = Index(settings)
         bm25_current = Bm25Index.saved_generation(index.bm25_dir) == index.catalog.generation
@@ -162,6 +166,8 @@ def delete_documents(settings: Settings, doc_ids: list[str]) -> list[str]:
             record = index.catalog.document(doc_id)
             if record is None:
                 continue
+            if files_under is not None and Path(record.path).is_relative_to(files_under.resolve()):
+                Path(record.path).unlink(missing_ok=True)
             index.catalog.set_meta(dirty=1)
             index.remove_document(doc_id)
             removed.append(record.path)

@@ -81,6 +81,7 @@ class Assistant:
 
     def upload(self, name: str, data: bytes):
         """Store an upload under the corpus folder and index it; UploadError (and nothing written) if refused."""
+        from assistant.store import IndexLockedError
         from assistant.uploads import UploadError, check_upload
 
         clean = check_upload(name, data, int(self.settings.max_upload_mb * 1e6))
@@ -92,7 +93,11 @@ class Assistant:
         staging = corpus / f".{clean}.part"  # hidden: an ingest running meanwhile skips it
         staging.write_bytes(data)
         staging.replace(target)
-        report = self.ingest([target])
+        try:
+            report = self.ingest([target])
+        except IndexLockedError as exc:
+            target.unlink()
+            raise UploadError(f"{clean}: not indexed, {exc}") from None
         if report.failed:
             target.unlink(missing_ok=True)
             raise UploadError(f"{clean}: {report.failed[0][1]}")
@@ -102,14 +107,8 @@ class Assistant:
         """Remove a document from the index and, when it lives under the corpus folder, from the corpus; its path."""
         from assistant.ingest import delete_documents
 
-        record = self.index.catalog.document(doc_id)
-        if record is None:
-            return None
-        path = Path(record.path)
-        if path.is_relative_to(self.settings.corpus_dir.resolve()):
-            path.unlink(missing_ok=True)  # first: should we stop half-way, the next ingest drops it from the index
         try:
-            removed = delete_documents(self.settings, [doc_id])
+            removed = delete_documents(self.settings, [doc_id], files_under=self.settings.corpus_dir)
         finally:
             self._reopen()
         return removed[0] if removed else None

@@ -9,9 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from assistant.service import Assistant
 from assistant.settings import Settings
-from assistant.store import Bm25Index, Index, write_lock
+from assistant.store import Bm25Index, Index, IndexLockedError, write_lock
+from assistant.uploads import UploadError
 from tests.conftest import SHORE_QUESTION
 
 ASSISTANT = str(Path(sys.executable).parent / "assistant")
@@ -134,3 +137,19 @@ def test_readers_leave_bm25_to_the_writer_and_rebuild_it_only_when_no_writer_is_
     rebuilt = Bm25Index.load(saved.parent)
     assert rebuilt.generation == Index(settings).catalog.generation
     assert not any(cid.startswith(other.doc_id) for cid in rebuilt.ids)
+
+
+def test_an_upload_or_delete_while_another_process_writes_is_refused_and_changes_nothing(writable_assistant):
+    settings = writable_assistant.settings
+    corpus_before = sorted(p.name for p in settings.corpus_dir.iterdir())
+    victim = writable_assistant.documents()[0]
+    with write_lock(settings.index_dir):
+        with pytest.raises(UploadError, match="lighthouse.txt: not indexed, another process .* is writing"):
+            writable_assistant.upload("lighthouse.txt", b"The lighthouse keeper is Agnes Trevelyan.")
+        with pytest.raises(IndexLockedError):
+            writable_assistant.delete(victim.doc_id)
+    assert sorted(p.name for p in settings.corpus_dir.iterdir()) == corpus_before
+    assert writable_assistant.documents() == Index(settings).catalog.documents()
+    assert victim in writable_assistant.documents()
+    assert writable_assistant.delete(victim.doc_id) == victim.path  # and once the writer is done, it goes ahead
+    assert not Path(victim.path).exists()
