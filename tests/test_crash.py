@@ -35,6 +35,16 @@ def ingest_process(corpus: Path, index: Path) -> subprocess.Popen:
     return subprocess.Popen([ASSISTANT, "ingest"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def wait_for_lock_holder(index: Path, process: subprocess.Popen, seconds: float = 120) -> None:
+    """Until the process has taken the index's write lock (it writes its pid into the lock file)."""
+    deadline = time.time() + seconds
+    lock_file = index / "ingest.lock"
+    while not (lock_file.exists() and lock_file.read_text().strip() == str(process.pid)):
+        assert process.poll() is None, f"the writer ended early: {process.stderr.read()}"
+        assert time.time() < deadline, "the writer never took the lock"
+        time.sleep(0.05)
+
+
 def with_encoder(index: Path, encoder) -> Path:
     """Seed the index folder with the ONNX export the test session already made (saves an export per index)."""
     (index / "encoder").mkdir(parents=True)
@@ -96,7 +106,7 @@ def test_a_second_writer_stops_with_a_message_and_readers_keep_getting_answers(t
     write_corpus(corpus / "notes", 1500)
 
     writer = ingest_process(corpus, index)
-    time.sleep(2.5)
+    wait_for_lock_holder(index, writer)
     second = ingest_process(corpus, index)
     assert second.wait(timeout=60) == 5
     assert "is writing to" in second.stderr.read()
