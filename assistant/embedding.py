@@ -16,8 +16,12 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
 
 BF16_MIN_BATCH = 512  # below this, loading torch (~4.5 s) costs more than bf16 saves
 
@@ -69,6 +73,11 @@ class Encoder:
         self._recent: dict[str, np.ndarray] = {}
         self.use_bf16 = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
         self._bf16_model = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Encoder:
+        """The encoder an index's settings ask for; its ONNX export is kept in the index folder."""
+        return cls(settings.resolved_model_path(), settings.index_dir / "encoder", precision=settings.embed_precision)
 
     def encode_query(self, text: str) -> np.ndarray:
         """One text's vector, remembered: retrieval and the answer's re-rank both need the question's."""

@@ -90,9 +90,7 @@ def ingest(
         if rebuild:
             _drop_index(settings)
         index = Index(settings, create=True)
-        encoder = encoder or Encoder(
-            settings.resolved_model_path(), settings.index_dir / "encoder", precision=settings.embed_precision
-        )
+        encoder = encoder or Encoder.for_settings(settings)
         index.check_compatible(encoder.fingerprint, encoder.dim)
         if index.catalog.get_meta("dirty") == "1":
             _reconcile(index)

@@ -41,9 +41,7 @@ class Assistant:
         if self._encoder is None:
             from assistant.embedding import Encoder
 
-            self._encoder = Encoder(
-                self.settings.resolved_model_path(), self.settings.index_dir / "encoder", precision=self.settings.embed_precision
-            )
+            self._encoder = Encoder.for_settings(self.settings)
         return self._encoder
 
     @property

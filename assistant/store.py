@@ -428,7 +428,9 @@ class Index:
             return self._bm25
         try:
             with write_lock(self.settings.index_dir):
-                self.rebuild_bm25()
+                self._load_saved_bm25()  # a writer may have saved a current one and let go meanwhile
+                if self._bm25 is None or self._bm25.generation != self.catalog.generation:
+                    self.rebuild_bm25()
         except IndexLockedError:
             if self._bm25 is None:  # the first ingest is still running: this process's own copy, not saved
                 self._bm25 = Bm25Index.from_catalog(self.catalog)

@@ -122,7 +122,6 @@ def test_a_second_writer_stops_with_a_message_and_readers_keep_getting_answers(t
     assert assistant.status()["chunks"] == assistant.status()["vectors"] == 10 + 1500
 
 
-
 def test_readers_leave_bm25_to_the_writer_and_rebuild_it_only_when_no_writer_is_running(tmp_path, encoder):
     corpus = tmp_path / "corpus"
     shutil.copytree(Path(__file__).parent.parent / "corpus", corpus)
