@@ -198,12 +198,11 @@ class Catalog:
 
 
 class VectorIndex:
-    """Chunk vectors in Chroma through llama-index's ChromaVectorStore; we always pass embeddings."""
+    """Chunk vectors in Chroma: written through llama-index's ChromaVectorStore, queried directly; we always pass embeddings."""
 
     def __init__(self, settings: Settings):
         import chromadb
         from chromadb.config import Settings as ChromaSettings
-        from llama_index.vector_stores.chroma import ChromaVectorStore
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
         if settings.chroma_url:
@@ -220,7 +219,16 @@ class VectorIndex:
             # Cosine space and ef values well above Chroma's defaults, which gave poor recall here.
             configuration={"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200, "max_neighbors": 32}},
         )
-        self.store = ChromaVectorStore(chroma_collection=self.collection)
+        self._store = None
+
+    @property
+    def store(self):
+        """llama-index's ChromaVectorStore, made on the first write: importing llama-index costs ~0.9 s; questions only read."""
+        if self._store is None:
+            from llama_index.vector_stores.chroma import ChromaVectorStore
+
+            self._store = ChromaVectorStore(chroma_collection=self.collection)
+        return self._store
 
     def add(self, nodes: list) -> None:
         self.store.add(nodes)
