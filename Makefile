@@ -36,4 +36,5 @@ test: $(VENV)/.test-installed
 
 # The full suite (about 30 minutes here): SciFact ingest vs the raw encoder, then 10k and 100k chunks.
 bench: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m assistant.bench --docs 5183 --scale 10000 100000 --queries 200
