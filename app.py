@@ -47,6 +47,8 @@ CSS = """
 #viewer mark {background: #ffe066; padding: 0 1px}
 .source-card {border-left: 3px solid var(--color-accent); padding: 0.2em 0.6em; margin: 0.4em 0}
 .source-card.unsupported {border-left-color: #d9480f}
+.badge {font-size: 0.9em; padding: 0.1em 0.5em; border-radius: 4px}
+.badge.answered {background: #d3f9d8} .badge.not_stated {background: #fff3bf} .badge.not_found {background: #ffe3e3}
 """
 
 
@@ -63,29 +65,49 @@ def plain_turns(history: list[dict] | None) -> list[dict]:
     return [{"role": turn["role"], "content": text_of(turn["content"])} for turn in history or []]
 
 
+BADGES = {
+    "answered": "✅ **Answered**",
+    "not_stated": "⚠️ **Not stated directly**",
+    "not_found": "⛔ **Not in the documents**",
+}
+
+
+def badge(answer: Answer) -> str:
+    confidence = "" if answer.confidence is None else f" · confidence {answer.confidence:.2f}"
+    return f'<span class="badge {answer.outcome}">{BADGES.get(answer.outcome, answer.outcome)}{confidence}</span>'
+
+
 def as_markdown(answer: Answer, show_scores: bool = False) -> str:
-    """The chat message: the answer with each [n] linking to its source card, or the refusal."""
+    """The chat message: an outcome badge, then the answer with each [n] linking to its source card, or the refusal."""
     notice = f"\n\n*ℹ {answer.notice}*" if answer.notice else ""
-    if answer.abstained:
-        return f"**{REFUSAL}** The closest passages are listed beside the chat as related reading.{notice}"
+    if answer.outcome == "not_found":
+        return f"{badge(answer)}\n\n{REFUSAL} The closest passages are listed beside the chat as related reading.{notice}"
     text = re.sub(r"\[(\d+)\]", r"[[\1]](#source-\1)", answer.answer)
     notes = []
     for sentence in answer.sentences:
-        if sentence.verdict != "supported":
+        if sentence.verdict not in ("supported", "quoted"):
             why = "cites no source" if sentence.verdict == "uncited" else f"not supported by its source ({sentence.support:.2f})"
             notes.append(f"⚠ {why}: {sentence.text[:100]}")
     if show_scores:
-        notes.append(f"evidence {answer.evidence:.2f}")
-    return text + ("\n\n" + "\n\n".join(f"*{n}*" for n in notes) if notes else "") + notice
+        notes.append(f"term evidence {answer.evidence:.2f}")
+    return f"{badge(answer)}\n\n" + text + ("\n\n" + "\n\n".join(f"*{n}*" for n in notes) if notes else "") + notice
+
+
+def _shown(answer: dict) -> tuple[str, list[dict]]:
+    """Which list the cards show: the cited sentences, or (a refusal) the related passages."""
+    return ("cited", answer["citations"]) if answer["citations"] else ("related", answer["related"])
 
 
 def source_cards(answer: dict | None, show_scores: bool = False) -> str:
     """The cited sources (or, for a refusal, the related passages) as HTML cards with anchors."""
     if not answer:
         return "<p><em>Sources of the latest answer appear here.</em></p>"
-    related = answer["abstained"]
-    items = answer["related"] if related else answer["citations"]
-    head = "<p><strong>Related passages</strong> (the corpus does not answer the question)</p>" if related else ""
+    kind, items = _shown(answer)
+    related = kind == "related"
+    head = {
+        "not_found": "<p><strong>Related passages</strong> (nothing in the documents answers the question)</p>",
+        "not_stated": "<p><strong>Closest passages</strong> (they do not state the answer directly)</p>",
+    }.get(answer.get("outcome", ""), "")
     cards = []
     for c in items:
         score = f" · support {c['support']:.2f}" if show_scores and not related else ""
@@ -101,7 +123,7 @@ def source_cards(answer: dict | None, show_scores: bool = False) -> str:
 def source_choices(answer: dict | None) -> list[tuple[str, str]]:
     if not answer:
         return []
-    kind, items = ("related", answer["related"]) if answer["abstained"] else ("cited", answer["citations"])
+    kind, items = _shown(answer)
     return [(f"[{c['n']}] {c['title'][:60]}", f"{kind}:{c['n']}") for c in items]
 
 
@@ -154,12 +176,17 @@ def build_app(assistant: Assistant):
             return
         history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
         answer = None
-        for piece in assistant.ask_stream(message, plain_turns(history[:-2]), int(top_k), mode):
-            if isinstance(piece, str):  # a generative answer as the LLM writes it (verified below)
-                history[-1]["content"] += piece
-                yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            else:
-                answer = piece
+        try:
+            for piece in assistant.ask_stream(message, plain_turns(history[:-2]), int(top_k), mode):
+                if isinstance(piece, str):  # a generative answer as the LLM writes it (verified below)
+                    history[-1]["content"] += piece
+                    yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                else:
+                    answer = piece
+        except ValueError as exc:  # an empty or over-long question, an unknown mode: say why, keep the conversation
+            history[-1]["content"] = f"✘ {exc}"
+            yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
         payload = answer.to_json()
         text = as_markdown(answer, show_scores)
         if answer.mode == "extractive":  # computed at once: stream it in, a few words at a time
@@ -275,24 +302,52 @@ def build_app(assistant: Assistant):
     return app
 
 
-def launch_options(host: str, auth: str | None, no_auth: bool) -> dict:
-    """Bind anywhere but this machine only with a password (or an explicit --no-auth)."""
+def launch_options(host: str, auth: str | None, no_auth: bool, api_key: str | None = None) -> dict:
+    """Bind anywhere but this machine only with a password and an API key (or an explicit --no-auth)."""
+    options = {}
     if auth:
         user, _, password = auth.partition(":")
         if not user or not password:
             raise SystemExit("--auth takes user:password")
-        return {"auth": (user, password)}
+        options["auth"] = (user, password)
     if host not in LOCAL_HOSTS and not no_auth:
-        raise SystemExit(f"refusing to listen on {host} without --auth user:password (or --no-auth, if you mean it)")
-    return {}
+        if not auth:
+            raise SystemExit(f"refusing to listen on {host} without --auth user:password (or --no-auth, if you mean it)")
+        if not api_key:
+            raise SystemExit(f"refusing to serve /v1 on {host} without an API key: set ASSISTANT_API_KEY (or --no-auth)")
+    return options
+
+
+def create_server(assistant: Assistant, options: dict, api_key: str | None):
+    """One FastAPI app on one port: the OpenAI-compatible /v1 routes, and the Gradio page at /."""
+    import gradio as gr
+    from fastapi import FastAPI
+
+    from assistant.openai_api import create_router
+
+    server = FastAPI(title="Corpus assistant", docs_url=None, redoc_url=None, openapi_url=None)
+    server.include_router(create_router(assistant, api_key))
+    blocks = build_app(assistant)
+    blocks.queue(default_concurrency_limit=8)
+    return gr.mount_gradio_app(
+        server,
+        blocks,
+        path="",
+        server_name=assistant.settings.host,
+        server_port=assistant.settings.port,
+        max_file_size=int(assistant.settings.max_upload_mb * 1_000_000),
+        css=CSS,
+        js=CITATION_LINKS_JS,
+        **options,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve the chat UI.")
+    parser = argparse.ArgumentParser(description="Serve the chat UI and the OpenAI-compatible API (/v1).")
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default 7860)")
     parser.add_argument("--auth", help="user:password required to use the page (required off 127.0.0.1)")
-    parser.add_argument("--no-auth", action="store_true", help="allow a non-local address without a password")
+    parser.add_argument("--no-auth", action="store_true", help="allow a non-local address without a password or API key")
     parser.add_argument("--max-upload-mb", type=float, help="largest accepted upload (default 20)")
     parser.add_argument("--no-ingest", action="store_true", help="serve the index as it is")
     parser.add_argument("--llm", choices=["none", "openai", "ollama", "llama-cpp"], help="LLM backend for generative answers")
@@ -308,7 +363,8 @@ def main(argv: list[str] | None = None) -> None:
         "llm_model": args.llm_model,
     }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    options = launch_options(settings.host, args.auth, args.no_auth)
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    options = launch_options(settings.host, args.auth, args.no_auth, api_key)
     assistant = Assistant(settings)
     if not args.no_ingest:
         try:  # incremental: embeds only what is new or changed since the last run, so start-up stays quick
@@ -317,17 +373,11 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"app.py: {exc}") from None
         except IndexLockedError as exc:  # serve the index as it stands; that ingest brings it up to date
             print(f"app.py: corpus not indexed at start-up: {exc}", file=sys.stderr)
-    app = build_app(assistant)
-    app.queue(default_concurrency_limit=8)
-    app.launch(
-        server_name=settings.host,
-        server_port=settings.port,
-        share=False,
-        max_file_size=int(settings.max_upload_mb * 1_000_000),
-        css=CSS,
-        js=CITATION_LINKS_JS,
-        **options,
-    )
+    import uvicorn
+
+    server = create_server(assistant, options, api_key)
+    print(f"Serving the chat on http://{settings.host}:{settings.port}/ and the API on /v1", file=sys.stderr)
+    uvicorn.run(server, host=settings.host, port=settings.port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,13 @@
 """Answer: an extractive synthesizer that needs no LLM.
 
-It picks the sentences of the retrieved passages that best answer the question, cites each one
-by its exact character span, and refuses when the best sentence's evidence falls below the
-threshold calibrated on the gold set (``Settings.min_evidence``).
+The trained reader (assistant/reader.py) scores the sentences of the retrieved passages against
+the question; its calibration weighs that score with the term evidence computed here and gives
+each sentence a probability of stating the answer. Three outcomes:
+
+- ``answered``: the best sentences, each cited by its exact character span;
+- ``not_stated``: the passages are about the question but do not state the answer; the closest
+  sentences are quoted, cited, and the answer says plainly that they do not state it;
+- ``not_found``: nothing retrieved is about the question (the refusal).
 """
 
 from __future__ import annotations
@@ -12,8 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-
+from assistant.reader import Reader
 from assistant.retrieval import RetrievedChunk
 from assistant.text import QUESTION_WORDS, match_terms, numbers, same_term, sentence_spans, terms
 from assistant.verify import support
@@ -57,8 +61,11 @@ def _kind_tests(question: str) -> list[re.Pattern]:
 # sentence rarely repeats ("The Mail on Sunday"), so it counts for little in the evidence.
 _ANSWER_CATEGORY = re.compile(r"\b(?:which|what|whose|how much)\s+(\w+)", re.I)
 CATEGORY_WEIGHT = 0.25
-RERANK = 3  # sentences re-scored by embedding similarity (~6 ms of encoding each; 4, 3 and 2 gave the same seed answers)
-DENSE_SHARE = 0.2  # weight of question-sentence cosine in the evidence, against term coverage
+READ_LIMIT = 8  # sentences the reader scores, the likeliest first: ~3-6 ms each here (int8), the bulk of an answer's time
+QUOTED_PASSAGES = 2  # closest sentences quoted when the documents do not state the answer
+
+OUTCOMES = ("answered", "not_stated", "not_found")
+NOT_STATED = "The documents do not state this directly."
 
 
 @dataclass(frozen=True)
@@ -79,28 +86,37 @@ class AnswerSentence:
     text: str
     cites: list[int]
     support: float
-    verdict: str = "supported"  # "supported", "unsupported" (shown marked) or "uncited"
+    verdict: str = "supported"  # "supported", "unsupported" (shown marked), "uncited", or "quoted" (the source itself)
 
 
 @dataclass
 class Answer:
     question: str
     answer: str
-    abstained: bool
+    abstained: bool  # true unless the outcome is "answered"
     sentences: list[AnswerSentence]
     citations: list[Citation]
     related: list[Citation]
-    evidence: float
+    evidence: float  # the best sentence's term evidence (lexical), kept for comparison with older reports
     timings: dict[str, float] = field(default_factory=dict)
     retrieved: list[dict] = field(default_factory=list)  # the passages retrieved, best first (set by the service)
     mode: str = "extractive"  # or "generative"
     notice: str | None = None  # e.g. why a generative answer fell back to the extractive answerer
+    outcome: str = ""  # "answered", "not_stated" or "not_found"; derived from abstained when not given
+    confidence: float | None = None  # calibrated probability that the best sentence states the answer
+    passage_scores: dict[str, float] = field(default_factory=dict, repr=False)  # chunk id -> its best sentence's probability
+
+    def __post_init__(self):
+        if not self.outcome:
+            self.outcome = "not_found" if self.abstained else "answered"
 
     def to_json(self) -> dict:
         return {
             "question": self.question,
             "mode": self.mode,
             "notice": self.notice,
+            "outcome": self.outcome,
+            "confidence": None if self.confidence is None else round(self.confidence, 3),
             "answer": self.answer,
             "abstained": self.abstained,
             "evidence": round(self.evidence, 3),
@@ -113,8 +129,11 @@ class Answer:
 
 
 @dataclass
-class _Candidate:
+class Candidate:
+    """One sentence of a retrieved passage, with the signals the calibration weighs."""
+
     chunk: RetrievedChunk
+    rank: int  # the passage's retrieval rank, 0 first
     start: int
     end: int
     text: str
@@ -122,7 +141,8 @@ class _Candidate:
     context: float  # the same for terms of the earlier turn (follow-ups)
     kind_ok: bool
     numbers_ok: bool
-    cosine: float | None = None  # question-sentence embedding similarity, for the best few only
+    reader: float = -10.0  # the reader's logit; sentences it did not read keep this floor
+    probability: float = 0.0  # calibrated: the sentence states the answer
 
     @property
     def lexical(self) -> float:
@@ -130,92 +150,136 @@ class _Candidate:
         return self.coverage * (1.0 if self.kind_ok else 0.25) * (1.0 if self.numbers_ok else 0.5)
 
     @property
-    def evidence(self) -> float:
-        if self.cosine is None:
-            return self.lexical
-        return (1 - DENSE_SHARE) * self.lexical + DENSE_SHARE * self.cosine
+    def prior(self) -> float:
+        """Order in which sentences are read when there are more than READ_LIMIT."""
+        return self.lexical + 0.25 * self.context + 0.3 * self.chunk.dense
 
-    @property
-    def score(self) -> float:
-        return self.evidence + 0.25 * self.context + 0.3 * self.chunk.dense
+
+def answer_features(candidate: Candidate) -> dict[str, float]:
+    """What the answer calibration weighs for one sentence (assistant/reader.py, Calibration.answer)."""
+    return {
+        "reader": candidate.reader,
+        "coverage": candidate.coverage,
+        "kind_ok": float(candidate.kind_ok),
+        "numbers_ok": float(candidate.numbers_ok),
+        "dense": candidate.chunk.dense,
+        "first_passage": float(candidate.rank == 0),
+    }
+
+
+def related_features(candidates: list[Candidate]) -> dict[str, float]:
+    """What the relatedness calibration weighs: are the retrieved passages about the question at all?"""
+    if not candidates:
+        return {"best_reader": -10.0, "best_coverage": 0.0, "best_dense": 0.0}
+    return {
+        "best_reader": max(c.reader for c in candidates),
+        "best_coverage": max(c.coverage for c in candidates),
+        "best_dense": max(c.chunk.dense for c in candidates),
+    }
 
 
 class ExtractiveAnswerer:
-    def __init__(
-        self,
-        idf: Callable[[str], float],
-        encode: Callable[[list[str]], object],
-        min_evidence: float,
-        max_sentences: int = 3,
-        encode_query: Callable[[str], np.ndarray] | None = None,
-    ):
+    """Reads the retrieved sentences with the trained reader and answers, quotes the closest, or refuses."""
+
+    def __init__(self, idf: Callable[[str], float], reader: Reader, max_sentences: int = 3):
         self.idf = idf
-        self.encode = encode
-        self.encode_query = encode_query or (lambda text: encode([text])[0])
-        self.min_evidence = min_evidence
+        self.reader = reader
+        self.calibration = reader.calibration
         self.max_sentences = max_sentences
 
     def answer(self, question: str, chunks: list[RetrievedChunk], context: str = "") -> Answer:
+        candidates = self.read(question, chunks, context)
+        calibration = self.calibration
+        for candidate in candidates:
+            candidate.probability = calibration.answer.probability(answer_features(candidate))
+        candidates.sort(key=lambda c: (c.probability, c.prior), reverse=True)
+        answer = self._decide(question, candidates)
+        answer.passage_scores = {}
+        for candidate in candidates:  # best first, so the first seen is each passage's best sentence
+            answer.passage_scores.setdefault(candidate.chunk.chunk.chunk_id, candidate.probability)
+        return answer
+
+    def _decide(self, question: str, candidates: list[Candidate]) -> Answer:
+        calibration = self.calibration
+        best = candidates[0] if candidates else None
+        confidence = best.probability if best else 0.0
+        evidence = max((c.lexical for c in candidates), default=0.0)
+        if best is not None and confidence >= calibration.answer_threshold:
+            chosen = [best]
+            for candidate in candidates[1:]:
+                if len(chosen) >= self.max_sentences:
+                    break
+                if (
+                    candidate.probability >= calibration.answer_threshold
+                    and candidate.probability >= 0.85 * confidence
+                    and not any(_near_duplicate(candidate.text, c.text) for c in chosen)
+                ):
+                    chosen.append(candidate)
+            citations, sentences = self._cite(chosen, quoted=False)
+            text = " ".join(f"{s.text} [{s.cites[0]}]" for s in sentences)
+            return Answer(question, text, False, sentences, citations, [], evidence, outcome="answered", confidence=confidence)
+
+        if candidates and calibration.related.probability(related_features(candidates)) >= calibration.related_threshold:
+            closest = []
+            for candidate in candidates:
+                if len(closest) < QUOTED_PASSAGES and not any(_near_duplicate(candidate.text, c.text) for c in closest):
+                    closest.append(candidate)
+            citations, sentences = self._cite(closest, quoted=True)
+            label = "The closest passage:" if len(sentences) == 1 else "The closest passages:"
+            quotes = " ".join(f"\u201c{s.text}\u201d [{s.cites[0]}]" for s in sentences)
+            related = self._related(candidates, exclude={c.chunk.chunk.chunk_id for c in closest})
+            return Answer(
+                question, f"{NOT_STATED} {label} {quotes}", True, sentences, citations, related, evidence,
+                outcome="not_stated", confidence=confidence,
+            )  # fmt: skip
+
+        related = self._related(candidates)
+        return Answer(question, REFUSAL, True, [], [], related, evidence, outcome="not_found", confidence=confidence)
+
+    def read(self, question: str, chunks: list[RetrievedChunk], context: str = "") -> list[Candidate]:
+        """The sentences of the passages with their signals and the reader's logit (no calibration yet)."""
         question_terms = [t for t in dict.fromkeys(match_terms(question)) if t not in QUESTION_WORDS]
         context_terms = [t for t in dict.fromkeys(match_terms(context)) if t not in QUESTION_WORDS and t not in question_terms]
         candidates = self._candidates(question, question_terms, context_terms, chunks)
-        candidates.sort(key=lambda c: c.score, reverse=True)
-        # The re-rank costs most of the answer time; skip it when it cannot lift any sentence over the
-        # threshold (a cosine of 1 adds at most DENSE_SHARE) or when there is nothing to look for.
-        top = candidates[:RERANK]
-        reachable = any((1 - DENSE_SHARE) * c.lexical + DENSE_SHARE >= self.min_evidence for c in top)
-        if question_terms and reachable:
-            self._rerank(f"{context} {question}".strip(), top)
-        candidates.sort(key=lambda c: (c.cosine is not None, c.score), reverse=True)
-        best = candidates[0] if candidates else None
-        if best is None or not question_terms or best.evidence < self.min_evidence:
-            related = [
-                _citation(i + 1, c.chunk.chunk.start, c.chunk.chunk.end, c.chunk, support=0.0)
-                for i, c in enumerate(_by_chunk(candidates))
-            ]
-            return Answer(question, REFUSAL, True, [], [], related[:3], best.evidence if best else 0.0)
+        candidates.sort(key=lambda c: c.prior, reverse=True)
+        read = candidates[:READ_LIMIT]
+        if read:
+            # A follow-up is read with the turn it leans on: "What did the union say about it?" needs "it".
+            logits = self.reader.score(f"{context} {question}".strip(), [c.text for c in read])
+            for candidate, logit in zip(read, logits):
+                candidate.reader = float(logit)
+        return candidates
 
-        chosen = [best]
-        for candidate in candidates[1:]:
-            if len(chosen) >= self.max_sentences:
-                break
-            if (
-                candidate.evidence >= self.min_evidence
-                and candidate.score >= 0.85 * best.score
-                and not any(_near_duplicate(candidate.text, c.text) for c in chosen)
-            ):
-                chosen.append(candidate)
-
+    @staticmethod
+    def _cite(chosen: list[Candidate], quoted: bool) -> tuple[list[Citation], list[AnswerSentence]]:
         citations, sentences = [], []
         for n, candidate in enumerate(chosen, start=1):
             quote = candidate.chunk.chunk.document_text[candidate.start : candidate.end]
-            score = support(candidate.text, quote)
+            score = 1.0 if quoted else support(candidate.text, quote)
             citations.append(_citation(n, candidate.start, candidate.end, candidate.chunk, support=score))
-            sentences.append(AnswerSentence(candidate.text, [n], score))
-        text = " ".join(f"{s.text} [{s.cites[0]}]" for s in sentences)
-        return Answer(question, text, False, sentences, citations, [], best.evidence)
+            sentences.append(AnswerSentence(candidate.text, [n], score, "quoted" if quoted else "supported"))
+        return citations, sentences
 
-    def _rerank(self, query: str, best: list[_Candidate]) -> None:
-        if best:
-            question = self.encode_query(query)  # cached: retrieval has usually just encoded it
-            for candidate, vector in zip(best, self.encode([c.text for c in best])):
-                candidate.cosine = float(vector @ question)
+    @staticmethod
+    def _related(candidates: list[Candidate], exclude: frozenset[str] | set[str] = frozenset()) -> list[Citation]:
+        picked = [c for c in _by_chunk(candidates) if c.chunk.chunk.chunk_id not in exclude]
+        return [_citation(i + 1, c.chunk.chunk.start, c.chunk.chunk.end, c.chunk, support=0.0) for i, c in enumerate(picked[:3])]
 
     def _candidates(
         self, question: str, question_terms: list[str], context_terms: list[str], chunks: list[RetrievedChunk]
-    ) -> list[_Candidate]:
+    ) -> list[Candidate]:
         kind_tests = _kind_tests(question)
         question_numbers = numbers(question)
-        sentences: list[tuple[RetrievedChunk, int, int, str, set[str]]] = []
+        sentences: list[tuple[RetrievedChunk, int, int, int, str, set[str]]] = []
         seen: set[str] = set()
-        for chunk in chunks:
+        for rank, chunk in enumerate(chunks):
             text = chunk.chunk.document_text
             for start, end in sentence_spans(text, chunk.chunk.start, chunk.chunk.end):
                 sentence = text[start:end]
                 key = " ".join(sentence.lower().split())
                 if key not in seen:  # overlapping chunks and repeated paragraphs
                     seen.add(key)
-                    sentences.append((chunk, start, end, sentence, set(match_terms(sentence))))
+                    sentences.append((chunk, rank, start, end, sentence, set(match_terms(sentence))))
         # Weights come from the retrieved sentences themselves: a term that every candidate shares
         # (the topic) tells them apart less than the one term that only the right sentence has.
         weights = {}
@@ -227,8 +291,9 @@ class ExtractiveAnswerer:
                 if term in weights:
                     weights[term] *= CATEGORY_WEIGHT
         return [
-            _Candidate(
+            Candidate(
                 chunk,
+                rank,
                 start,
                 end,
                 sentence,
@@ -237,7 +302,7 @@ class ExtractiveAnswerer:
                 all(test.search(sentence) for test in kind_tests),
                 question_numbers <= numbers(sentence),
             )
-            for chunk, start, end, sentence, present in sentences
+            for chunk, rank, start, end, sentence, present in sentences
         ]
 
 
@@ -254,7 +319,7 @@ def _near_duplicate(a: str, b: str) -> bool:
     return bool(ta and tb) and len(ta & tb) / min(len(ta), len(tb)) >= 0.8  # one mostly repeats the other
 
 
-def _by_chunk(candidates: list[_Candidate]) -> list[_Candidate]:
+def _by_chunk(candidates: list[Candidate]) -> list[Candidate]:
     """The best candidate of each chunk, best first."""
     picked, seen = [], set()
     for candidate in candidates:

@@ -1,7 +1,7 @@
 """The `assistant` command: thin wrappers over the facade. Heavy imports happen inside commands.
 
 Exit codes: 0 answered or refused (or done), 2 usage error, 3 no index yet, 4 index built
-with other settings, 5 another process is writing to the index.
+with other settings, 5 another process is writing to the index, 6 the reader model is missing or corrupt.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-EXIT_USAGE, EXIT_NO_INDEX, EXIT_MISMATCH, EXIT_LOCKED = 2, 3, 4, 5
+EXIT_USAGE, EXIT_NO_INDEX, EXIT_MISMATCH, EXIT_LOCKED, EXIT_READER = 2, 3, 4, 5, 6
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000 (ASSISTANT_CHROMA_URL)")
     common.add_argument("--chunk-size", type=int, help="chunk size in model word pieces (ASSISTANT_CHUNK_SIZE)")
     common.add_argument("--chunk-overlap", type=int, help="chunk overlap in word pieces (ASSISTANT_CHUNK_OVERLAP)")
+    common.add_argument("--reader", type=Path, help="reader model folder (ASSISTANT_READER_PATH, default: the shipped one)")
     common.add_argument("--top-k", type=int, help="passages retrieved per question (ASSISTANT_TOP_K)")
     common.add_argument("--llm", choices=["none", "openai", "ollama", "llama-cpp"], help="LLM backend (ASSISTANT_LLM)")
     common.add_argument("--llm-url", help="LLM endpoint, e.g. http://127.0.0.1:8080/v1 (ASSISTANT_LLM_URL)")
@@ -54,9 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     delete.add_argument("documents", nargs="+", help="a file path or a document id (see `assistant status --documents`)")
 
-    calibrate = commands.add_parser("calibrate", parents=[common], help="find the refusal threshold on a gold set")
-    calibrate.add_argument("gold", type=Path)
-
     evaluate = commands.add_parser(
         "eval", parents=[common], help="score answers on a gold set (GOLD.jsonl), or retrieval on BEIR data ('beir')"
     )
@@ -64,9 +62,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", type=Path, dest="json_out", help="write the full report as JSON")
     evaluate.add_argument("--report", type=Path, help="write a Markdown report, failures first")
     evaluate.add_argument("--compare", type=Path, help="an earlier --json report to compare with")
+    evaluate.add_argument(
+        "--batches", help="also report slices of the gold set: question numbers where a batch ends, e.g. 42,72 (seed set)"
+    )
     evaluate.add_argument("--data", type=Path, help="beir: folder with corpus.jsonl, queries.jsonl, qrels/")
     evaluate.add_argument("--split", default="test", help="beir: qrels split (default test)")
     evaluate.add_argument("--tune", action="store_true", help="beir: also sweep the fusion parameters (use on train)")
+    train = commands.add_parser(
+        "train-reader", parents=[common], help="train the reader model and its calibration (assistant/models/reader)"
+    )
+    train.add_argument("--data", type=Path, default=Path("../shared/training"), help="training data folder")
+    train.add_argument("--out", type=Path, help="where the model goes (default: the one the assistant uses)")
+    train.add_argument("--seed", type=int, default=13)
+    train.add_argument("--epochs", type=float, default=1.0)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--max-pairs", type=int, default=40_000, help="training pairs used (0: all)")
+    train.add_argument("--sample", type=int, help="use only this many questions of each split (a quick check of the recipe)")
+    train.add_argument("--checkpoint", type=Path, help="keep the fine-tuned weights here; reused when present")
+    train.add_argument("--no-quantize", action="store_true", help="ship fp32 instead of int8 weights")
     return parser
 
 
@@ -81,6 +94,7 @@ def settings_from(args: argparse.Namespace):
         "chunk_size": args.chunk_size,
         "chunk_overlap": args.chunk_overlap,
         "top_k": args.top_k,
+        "reader_path": args.reader,
         "llm": args.llm,
         "llm_url": args.llm_url,
         "llm_model": args.llm_model,
@@ -93,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `assistant ask ... | head` ends quietly
     args = build_parser().parse_args(argv)
     from assistant.llm import LLMError
+    from assistant.reader import ReaderError
     from assistant.service import Assistant
     from assistant.store import IndexLockedError, IndexMismatchError, NoIndexError
 
@@ -108,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     except IndexLockedError as exc:
         print(f"assistant: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except ReaderError as exc:
+        print(f"assistant: {exc}", file=sys.stderr)
+        return EXIT_READER
     except (LLMError, ValueError) as exc:
         print(f"assistant: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -130,9 +148,6 @@ def cmd_ask(assistant, args) -> int:
             if line.strip():
                 print(json.dumps(assistant.ask(line.strip(), mode=args.mode).to_json(), ensure_ascii=False), flush=True)
         return 0
-    if not args.question.strip():
-        print("assistant: the question is empty", file=sys.stderr)
-        return EXIT_USAGE
     if args.json:
         print(json.dumps(assistant.ask(args.question, mode=args.mode).to_json(), indent=2, ensure_ascii=False))
     else:
@@ -207,17 +222,6 @@ def cmd_status(assistant, args) -> int:
     return 0
 
 
-def cmd_calibrate(assistant, args) -> int:
-    from assistant.evaluate import calibrate, load_gold
-
-    threshold, sweep = calibrate(assistant, load_gold(args.gold))
-    print(f"{'threshold':>10} {'answered':>9} {'refused':>8}")
-    for cut, answered, refused in sweep:
-        print(f"{cut:10.3f} {answered:9.2f} {refused:8.2f}{'  <- chosen' if abs(cut - threshold) < 5e-4 else ''}")
-    print(f"\nSet ASSISTANT_MIN_EVIDENCE={threshold} (the default in assistant/settings.py) to use it.")
-    return 0
-
-
 def cmd_eval(assistant, args) -> int:
     if args.gold == "beir":
         return _eval_beir(assistant, args)
@@ -228,7 +232,8 @@ def cmd_eval(assistant, args) -> int:
         print(f"assistant: no gold file at {args.gold}", file=sys.stderr)
         return EXIT_USAGE
     previous = json.loads(args.compare.read_text()) if args.compare else None
-    report = evaluate.evaluate(assistant, gold, args.mode)
+    cuts = [int(n) for n in args.batches.split(",")] if args.batches else []
+    report = evaluate.evaluate(assistant, gold, args.mode, cuts)
     print(evaluate.metrics_table(report, previous))
     if previous:
         flips = evaluate.compare(report, previous)
@@ -253,22 +258,47 @@ def _eval_beir(assistant, args) -> int:
     return 0
 
 
+def cmd_train_reader(assistant, args) -> int:
+    from assistant.reader import READER_DIR
+    from assistant.train_reader import train_reader
+
+    if not (args.data / "span_qa.jsonl.gz").is_file():
+        print(f"assistant: no training data in {args.data} (span_qa.jsonl.gz, sentence_pairs.jsonl.gz)", file=sys.stderr)
+        return EXIT_USAGE
+    train_reader(
+        args.data,
+        args.out or READER_DIR,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        sample=args.sample,
+        max_pairs=args.max_pairs or None,
+        checkpoint=args.checkpoint,
+        quantize=not args.no_quantize,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    return 0
+
+
+OUTCOME_LABELS = {"answered": "answered", "not_stated": "not stated directly", "not_found": "not in the documents"}
+
+
 def format_answer(answer) -> str:
     lines = [f"({answer.notice})", ""] if answer.notice else []
-    lines += [answer.answer, ""]
-    marked = [s for s in answer.sentences if s.verdict != "supported"]
+    confidence = "" if answer.confidence is None else f", confidence {answer.confidence:.2f}"
+    lines += [f"[{OUTCOME_LABELS.get(answer.outcome, answer.outcome)}{confidence}]", answer.answer, ""]
+    marked = [s for s in answer.sentences if s.verdict not in ("supported", "quoted")]
     if marked:
         lines += [f"! {s.verdict} (support {s.support:.2f}): {s.text}" for s in marked] + [""]
-    if answer.abstained:
-        if answer.related:
-            lines.append("Related passages:")
-            lines += [f"- {c.title} ({c.path}, chars {c.start}-{c.end}): {c.quote[:200]}" for c in answer.related]
-    else:
+    if answer.citations:
         lines.append("Sources:")
         lines += [
             f"[{c.n}] {c.title}\n    {c.path}, chars {c.start}-{c.end}, support {c.support:.2f}\n    \u201c{c.quote}\u201d"
             for c in answer.citations
         ]
+    if answer.related:
+        lines += ([""] if answer.citations else []) + ["Related passages:"]
+        lines += [f"- {c.title} ({c.path}, chars {c.start}-{c.end}): {c.quote[:200]}" for c in answer.related]
     return "\n".join(lines).rstrip()
 
 
@@ -278,8 +308,8 @@ COMMANDS = {
     "chat": cmd_chat,
     "status": cmd_status,
     "delete": cmd_delete,
-    "calibrate": cmd_calibrate,
     "eval": cmd_eval,
+    "train-reader": cmd_train_reader,
 }
 
 if __name__ == "__main__":

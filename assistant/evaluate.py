@@ -1,4 +1,4 @@
-"""Evaluate: deterministic answer-quality metrics on a gold set (no LLM judge), reports, comparison, calibration.
+"""Evaluate: deterministic answer-quality metrics on a gold set (no LLM judge), reports and comparison.
 
 Gold format, one JSON object per line::
 
@@ -25,6 +25,8 @@ from assistant.answer import Answer
 from assistant.service import Assistant
 
 GATE_METRICS = ("answered_with_cited_fact", "refused_unanswerable")
+OUTCOME_METRICS = ("useful", "false_assertion", "answered_share", "confident_precision", "calibration_ece")
+CALIBRATION_BINS = 10
 
 
 def load_gold(path: Path) -> list[dict]:
@@ -79,6 +81,19 @@ class GoldResult:
         )
 
     @property
+    def fact_quoted(self) -> bool:
+        """An expected fact is in a cited quote, whether the answer states it or quotes the closest passage."""
+        return self.answer.outcome != "not_found" and any(
+            fact_matches(f, c.quote) for c in self.answer.citations for f in self.facts
+        )
+
+    @property
+    def best_holds_fact(self) -> bool:
+        """What the confidence predicts: the best sentence (the first cited) holds an expected fact."""
+        first = self.answer.citations[0].quote if self.answer.citations else ""
+        return self.answerable and any(fact_matches(f, first) for f in self.facts)
+
+    @property
     def correct(self) -> bool:
         return self.fact_cited if self.answerable else self.answer.abstained
 
@@ -107,6 +122,9 @@ class GoldResult:
             "correct": self.correct,
             "fact_in_answer": self.fact_in_answer,
             "fact_cited": self.fact_cited,
+        "fact_quoted": self.fact_quoted,
+        "outcome": self.answer.outcome,
+        "confidence": self.answer.confidence,
             "source_rank": self.source_rank,
             "seconds": round(self.seconds, 4),
             "answer": {k: v for k, v in self.answer.to_json().items() if k != "timings"},
@@ -130,7 +148,7 @@ def metrics(results: list[GoldResult]) -> dict:
     answerable = [r for r in results if r.answerable]
     unanswerable = [r for r in results if not r.answerable]
     refused = [r for r in results if r.answer.abstained]
-    cited_sentences = [s for r in results for s in r.answer.sentences if s.cites]
+    cited_sentences = [s for r in results for s in r.answer.sentences if s.cites and s.verdict != "quoted"]  # claims, not quotes
     ranks = [r.source_rank for r in answerable if r.source_rank is not None]
     latencies = sorted(r.seconds * 1000 for r in results)
     k = max((len(r.answer.retrieved) for r in results), default=0)
@@ -144,11 +162,43 @@ def metrics(results: list[GoldResult]) -> dict:
         "abstention_precision": _share([not r.answerable for r in refused]),
         "abstention_recall": _share([r.answer.abstained for r in unanswerable]),
         "refused_unanswerable": _share([r.answer.abstained for r in unanswerable]),
+        "useful": _share([r.fact_quoted for r in answerable]),
+        "false_assertion": _share([r.answer.outcome == "answered" for r in unanswerable]),
+        "answered_share": _share([r.answer.outcome == "answered" for r in answerable]),
+        "confident_precision": _share([r.answerable and r.fact_cited for r in results if r.answer.outcome == "answered"]),
+        "calibration_ece": expected_calibration_error(results),
+        "outcome_answered": sum(r.answer.outcome == "answered" for r in results),
+        "outcome_not_stated": sum(r.answer.outcome == "not_stated" for r in results),
+        "outcome_not_found": sum(r.answer.outcome == "not_found" for r in results),
         f"retrieval_hit@{k}": _share([rank > 0 for rank in ranks]),
         "retrieval_mrr": round(sum(1 / rank for rank in ranks if rank > 0) / len(ranks), 4) if ranks else None,
         "latency_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
         "latency_p95_ms": round(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 1) if latencies else None,
     }
+
+
+def expected_calibration_error(results: list[GoldResult]) -> float | None:
+    """Mean |confidence - accuracy| over equal-width confidence bins, weighted by their size."""
+    scored = [(r.answer.confidence, r.best_holds_fact) for r in results if r.answer.confidence is not None]
+    if not scored:
+        return None
+    total = 0.0
+    for b in range(CALIBRATION_BINS):
+        low, high = b / CALIBRATION_BINS, (b + 1) / CALIBRATION_BINS
+        members = [(c, ok) for c, ok in scored if low <= c < high or (b == CALIBRATION_BINS - 1 and c == 1.0)]
+        if members:
+            confidence = sum(c for c, _ in members) / len(members)
+            accuracy = sum(ok for _, ok in members) / len(members)
+            total += len(members) * abs(confidence - accuracy)
+    return round(total / len(scored), 4)
+
+
+def batch_metrics(results: list[GoldResult], cuts: list[int]) -> list[dict]:
+    """The headline metrics for consecutive slices of the gold set (the batches it was written in)."""
+    edges = [0, *sorted(c for c in cuts if 0 < c < len(results)), len(results)]
+    keys = (*GATE_METRICS, *OUTCOME_METRICS[:4])
+    slices = [(f"{a + 1}-{b}", metrics(results[a:b])) for a, b in zip(edges, edges[1:])]
+    return [{"batch": name} | {k: v for k, v in measured.items() if k in keys} for name, measured in slices]
 
 
 def rates(results: list[GoldResult]) -> dict:
@@ -160,7 +210,7 @@ def rates(results: list[GoldResult]) -> dict:
     }
 
 
-def evaluate(assistant: Assistant, gold_path: Path, mode: str | None = None) -> dict:
+def evaluate(assistant: Assistant, gold_path: Path, mode: str | None = None, batches: list[int] | None = None) -> dict:
     """Answer every gold question and return the report: metrics and every question's outcome."""
     from assistant.llm import describe
 
@@ -171,10 +221,11 @@ def evaluate(assistant: Assistant, gold_path: Path, mode: str | None = None) -> 
         "backend": f"generative: {describe(assistant.settings)}" if mode == "generative" else "extractive",
         "settings": {
             "top_k": assistant.settings.top_k,
-            "min_evidence": assistant.settings.min_evidence,
             "model": assistant.settings.model_name,
+            "reader": str(assistant.settings.reader_path or "shipped"),
         },
         "metrics": metrics(results),
+        "batches": batch_metrics(results, batches or []),
         "fallbacks": sum(bool(r.answer.notice) for r in results),
         "questions": [r.to_json() for r in results],
     }
@@ -189,6 +240,10 @@ def metrics_table(report: dict, previous: dict | None = None) -> str:
             change = value - old if isinstance(value, int | float) and isinstance(old, int | float) else None
             line += f" {_fmt(old):>9} {('+' if change and change > 0 else '') + _fmt(change) if change else '':>8}"
         rows.append(line)
+    if report.get("batches") and len(report["batches"]) > 1:
+        keys = [k for k in report["batches"][0] if k != "batch"]
+        rows += ["", "per batch " + " ".join(f"{k[:14]:>14}" for k in keys)]
+        rows += [f"{b['batch']:9} " + " ".join(f"{_fmt(b[k]):>14}" for k in keys) for b in report["batches"]]
     return "\n".join(rows)
 
 
@@ -223,8 +278,7 @@ def _question_markdown(q: dict, detailed: bool) -> list[str]:
     lines = [f"### `{q['id']}` {q['question']}", "", f"- expected: {expected}"]
     if q["history"]:
         lines.append("- history: " + " / ".join(turn["content"] for turn in q["history"] if turn.get("role") == "user"))
-    outcome = "refused" if answer["abstained"] else "answered"
-    lines.append(f"- answer ({outcome}, evidence {answer['evidence']}): {answer['answer']}")
+    lines.append(f"- answer ({answer['outcome']}, confidence {answer['confidence']}): {answer['answer']}")
     for c in answer["citations"]:
         lines.append(f"  - [{c['n']}] `{Path(c['path']).name}` {c['start']}–{c['end']}, support {c['support']}: {c['quote']}")
     if detailed:
@@ -239,30 +293,3 @@ def _fmt(value) -> str:
     if value is None:
         return "—"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def calibrate(assistant: Assistant, gold: list[dict]) -> tuple[float, list[tuple[float, float, float]]]:
-    """The refusal threshold that best separates the gold set, and the sweep behind it.
-
-    Every question is answered with refusals off; a threshold t then refuses each answer whose
-    evidence is below t. We pick the t that maximises the worse of the two rates (answered
-    correctly, refused correctly); among ties, the median one, away from both edges.
-    """
-    saved = assistant.settings.min_evidence
-    assistant.settings.min_evidence = 0.0
-    try:
-        results = run_gold(assistant, gold)
-    finally:
-        assistant.settings.min_evidence = saved
-    evidence = sorted({round(r.answer.evidence, 4) for r in results} | {0.0, 1.01})
-    cuts = [(a + b) / 2 for a, b in zip(evidence, evidence[1:])]
-    answerable = [r for r in results if r.answerable]
-    unanswerable = [r for r in results if not r.answerable]
-    sweep = []
-    for cut in cuts:
-        answered = sum(r.fact_cited and r.answer.evidence >= cut for r in answerable) / max(len(answerable), 1)
-        refused = sum(r.answer.evidence < cut for r in unanswerable) / max(len(unanswerable), 1)
-        sweep.append((cut, answered, refused))
-    best = max(min(a, r) for _, a, r in sweep)
-    tied = [cut for cut, a, r in sweep if min(a, r) == best]
-    return round(tied[len(tied) // 2], 3), sweep

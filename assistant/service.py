@@ -25,13 +25,26 @@ def follow_up_context(question: str, history: list[dict] | None) -> str:
     return " ".join(earlier[-2:])
 
 
+def check_question(question: str, max_chars: int) -> str:
+    """The question, stripped; ValueError with the reason when it is empty or too long to read."""
+    question = (question or "").strip()
+    if not question:
+        raise ValueError("the question is empty")
+    if len(question) > max_chars:
+        raise ValueError(
+            f"the question is {len(question):,} characters long; the limit is {max_chars:,} (ASSISTANT_MAX_QUESTION_CHARS)"
+        )
+    return question
+
+
 class Assistant:
     """Opens the index lazily; one instance serves many questions, one at a time (its SQLite handle is not thread-safe)."""
 
-    def __init__(self, settings: Settings | None = None, encoder=None):
+    def __init__(self, settings: Settings | None = None, encoder=None, reader=None):
         self.settings = settings or Settings()
         self._index = None
         self._encoder = encoder  # an Encoder to share between assistants (tests); made on first use otherwise
+        self._reader = reader  # likewise the Reader
         self._retriever = None
         self._generator = None
         self._lock = threading.Lock()
@@ -43,6 +56,15 @@ class Assistant:
 
             self._encoder = Encoder.for_settings(self.settings)
         return self._encoder
+
+    @property
+    def reader(self):
+        """The trained reader; raises ReaderError naming a missing or corrupt file."""
+        if self._reader is None:
+            from assistant.reader import READER_DIR, Reader
+
+            self._reader = Reader(self.settings.reader_path or READER_DIR)
+        return self._reader
 
     @property
     def index(self):
@@ -125,6 +147,7 @@ class Assistant:
     ) -> Iterator[str | Answer]:
         """The answer's text as it is written (generative mode only), then the final, verified Answer."""
         mode = mode or self.answer_modes[-1]
+        question = check_question(question, self.settings.max_question_chars)
         if mode not in self.answer_modes:
             raise ValueError(f"answer mode {mode!r} is not configured; available: {', '.join(self.answer_modes)}")
         started = time.perf_counter()
@@ -152,13 +175,7 @@ class Assistant:
             context = follow_up_context(question, history)
             chunks = self._retrieve(question, context, top_k)
             retrieved = time.perf_counter()
-            answerer = ExtractiveAnswerer(
-                self.index.bm25().idf,
-                self.encoder.encode,
-                self.settings.min_evidence,
-                self.settings.max_answer_sentences,
-                self.encoder.encode_query,
-            )
+            answerer = ExtractiveAnswerer(self.index.bm25().idf, self.reader, self.settings.max_answer_sentences)
             answer = answerer.answer(question, chunks, context)
         answer.notice = notice
         yield self._finish(answer, chunks, started, retrieved)
@@ -190,19 +207,25 @@ class Assistant:
 
     @staticmethod
     def _finish(answer: Answer, chunks, started: float, retrieved: float) -> Answer:
+        # The reader re-orders the passages (a stable sort: retrieval order breaks ties and orders the unread).
+        order = sorted(range(len(chunks)), key=lambda i: -answer.passage_scores.get(chunks[i].chunk.chunk_id, -1.0))
         answer.retrieved = [
             {
                 "rank": rank,
-                "chunk_id": c.chunk.chunk_id,
-                "doc_id": c.chunk.doc_id,
-                "path": c.chunk.path,
-                "start": c.chunk.start,
-                "end": c.chunk.end,
-                "text": c.chunk.document_text[c.chunk.start : c.chunk.end],
-                "score": round(c.score, 5),
-                "dense": round(c.dense, 4),
+                "retrieval_rank": i + 1,
+                "chunk_id": chunks[i].chunk.chunk_id,
+                "doc_id": chunks[i].chunk.doc_id,
+                "path": chunks[i].chunk.path,
+                "start": chunks[i].chunk.start,
+                "end": chunks[i].chunk.end,
+                "text": chunks[i].chunk.document_text[chunks[i].chunk.start : chunks[i].chunk.end],
+                "score": round(chunks[i].score, 5),
+                "dense": round(chunks[i].dense, 4),
+                "reader": round(answer.passage_scores[chunks[i].chunk.chunk_id], 4)
+                if chunks[i].chunk.chunk_id in answer.passage_scores
+                else None,
             }
-            for rank, c in enumerate(chunks, start=1)
+            for rank, i in enumerate(order, start=1)
         ]
         answer.timings = {"retrieve_ms": (retrieved - started) * 1000, "answer_ms": (time.perf_counter() - retrieved) * 1000}
         return answer

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The libraries below us phone home unless told not to; we never need the network.
@@ -48,9 +48,10 @@ class Settings(BaseSettings):
     fusion_alpha: float = 0.55
     rrf_k: int = 60
 
-    # Calibrated on tests/evalsets/seed.jsonl with `assistant calibrate` (see README, "Abstention").
-    min_evidence: float = 0.44
+    # The trained reader and its calibration (assistant/models/reader, `assistant train-reader`).
+    reader_path: Path | None = Field(None, description="reader model folder; default: the one shipped in the package")
     max_answer_sentences: int = 3
+    max_question_chars: int = 2000  # a longer question is refused with a message, not cut silently
 
     # Generative answers (assistant/llm.py); "none" keeps the offline extractive answerer.
     llm: Literal["none", "openai", "ollama", "llama-cpp"] = "none"
@@ -66,6 +67,8 @@ class Settings(BaseSettings):
     chroma_url: str | None = None
     collection: str = "corpus"
 
+    # The /v1 (OpenAI-compatible) endpoint's key; required when serving off 127.0.0.1.
+    api_key: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 7860
     max_upload_mb: float = 20.0

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.embedding import Encoder
+from assistant.reader import Reader
 from assistant.service import Assistant
 from assistant.settings import Settings, bundled_model_path
 
@@ -22,13 +23,19 @@ def encoder(tmp_path_factory) -> Encoder:
     return Encoder(bundled_model_path(), tmp_path_factory.mktemp("encoder"))
 
 
+@pytest.fixture(scope="session")
+def reader() -> Reader:
+    """The shipped reader model, loaded once."""
+    return Reader()
+
+
 @pytest.fixture
-def make_assistant(tmp_path, encoder):
+def make_assistant(tmp_path, encoder, reader):
     """An assistant over a fresh index in this test's temporary folder."""
 
     def make(corpus: Path | None = None, **overrides) -> Assistant:
         settings = Settings(corpus_dir=corpus or tmp_path / "corpus", index_dir=tmp_path / "index", **overrides)
-        return Assistant(settings, encoder=encoder)
+        return Assistant(settings, encoder=encoder, reader=reader)
 
     return make
 
@@ -41,10 +48,10 @@ def corpus_copy(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def seed_assistant(tmp_path_factory, encoder) -> Assistant:
+def seed_assistant(tmp_path_factory, encoder, reader) -> Assistant:
     """The two articles, indexed once for the read-only tests."""
     index_dir = tmp_path_factory.mktemp("seed-index")
-    assistant = Assistant(Settings(corpus_dir=CORPUS, index_dir=index_dir), encoder=encoder)
+    assistant = Assistant(Settings(corpus_dir=CORPUS, index_dir=index_dir), encoder=encoder, reader=reader)
     report = assistant.ingest()
     assert len(report.added) == 2 and not report.failed
     return assistant

@@ -106,12 +106,14 @@ def test_a_password_guards_the_app_when_asked_for(seed_assistant, serve):
     assert "300 metres" in ask(client, SHORE_QUESTION)["answer"]
 
 
-def test_only_local_addresses_may_go_without_a_password():
+def test_only_local_addresses_may_go_without_a_password_and_an_api_key():
     assert launch_options("127.0.0.1", None, False) == {}
-    assert launch_options("0.0.0.0", "u:p", False) == {"auth": ("u", "p")}
+    assert launch_options("0.0.0.0", "u:p", False, api_key="k3y") == {"auth": ("u", "p")}
     assert launch_options("0.0.0.0", None, True) == {}
     with pytest.raises(SystemExit, match="without --auth"):
         launch_options("0.0.0.0", None, False)
+    with pytest.raises(SystemExit, match="ASSISTANT_API_KEY"):
+        launch_options("0.0.0.0", "u:p", False)
     with pytest.raises(SystemExit, match="user:password"):
         launch_options("0.0.0.0", "nopassword", False)
 

@@ -42,9 +42,9 @@ def test_ask_dash_reads_questions_from_stdin_and_writes_json_lines(seed_assistan
     assert [line["abstained"] for line in lines] == [False, True]
 
 
-def test_refusal_exits_zero(seed_assistant):
+def test_refusal_exits_zero_and_says_the_outcome(seed_assistant):
     result = run("ask", "What is the capital of Australia?", index=seed_assistant.settings.index_dir)
-    assert result.returncode == 0 and "does not answer" in result.stdout
+    assert result.returncode == 0 and "[not in the documents" in result.stdout and "does not answer" in result.stdout
 
 
 def test_no_index_exits_3_with_the_command_to_build_it(tmp_path):

@@ -85,3 +85,31 @@ def test_beir_benchmark_on_a_tiny_data_set(tmp_path):
         assert result["scores"][mode]["ndcg@10"] == pytest.approx(1.0), (mode, result["scores"])
     again = beir.run(data, "test", tmp_path / "index")  # the index is reused: nothing embedded twice
     assert again["scores"] == result["scores"]
+
+
+def test_outcome_metrics_and_calibration_error_on_hand_made_answers():
+    from assistant.answer import Answer, AnswerSentence, Citation
+    from assistant.evaluate import GoldResult, metrics
+
+    def result(answerable: bool, outcome: str, confidence: float, quote: str | None) -> GoldResult:
+        citations = [Citation(1, "t", "/a.txt", 0, len(quote), quote, 1.0, "d", "c")] if quote else []
+        sentences = [AnswerSentence(quote, [1], 1.0)] if quote else []
+        text = f"{quote} [1]" if quote else "The corpus does not answer this question."
+        answer = Answer("q", text, outcome != "answered", sentences, citations, [], 0.5, outcome=outcome, confidence=confidence)
+        return GoldResult({"id": outcome, "question": "q", "answerable": answerable, "facts": ["300 metres"]}, answer)
+
+    results = [
+        result(True, "answered", 0.9, "within 300 metres"),  # right, confident
+        result(True, "not_stated", 0.4, "within 300 metres"),  # useful: the fact is in the quote
+        result(True, "not_found", 0.1, None),  # a miss
+        result(False, "answered", 0.8, "within 300 metres"),  # a false assertion
+        result(False, "not_stated", 0.2, "about boats"),
+    ]
+    measured = metrics(results)
+    assert measured["useful"] == pytest.approx(2 / 3, abs=1e-4)
+    assert measured["false_assertion"] == 0.5
+    assert measured["answered_share"] == pytest.approx(1 / 3, abs=1e-4)
+    assert measured["confident_precision"] == 0.5
+    # one answer per bin: |0.9 - 1|, |0.4 - 1|, |0.1 - 0|, |0.8 - 0|, |0.2 - 0| averaged
+    assert measured["calibration_ece"] == pytest.approx((0.1 + 0.6 + 0.1 + 0.8 + 0.2) / 5)
+    assert (measured["outcome_answered"], measured["outcome_not_stated"], measured["outcome_not_found"]) == (2, 2, 1)

@@ -1,0 +1,190 @@
+"""Present: the OpenAI chat-completions protocol over the facade (`/v1/models`, `/v1/chat/completions`).
+
+Any client that speaks it (the `openai` SDK, Open WebUI, LibreChat, editors) gets the answer text
+with its ``[n]`` markers as the message content; the full checked result (outcome, confidence,
+citations with path, span and quote, each sentence's support and verdict) rides along in the
+extra field ``corpus_assistant``, the same JSON as ``assistant ask --json``.
+
+Streaming sends the checked answer, never unchecked LLM tokens: the text is only final once its
+citations are verified, so the chunks concatenate to exactly the non-streamed content.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from assistant.service import Assistant
+
+MODEL_PREFIX = "corpus-assistant"
+MAX_BODY_BYTES = 1_000_000
+MAX_MESSAGES = 100
+STREAM_WORDS = 6  # words per streamed chunk
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None, kind: str = ""):
+        super().__init__(message)
+        self.status, self.message, self.code, self.param = status, message, code, param
+        self.kind = kind or ("authentication_error" if status == 401 else "invalid_request_error")
+
+    def response(self) -> JSONResponse:
+        body = {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+        return JSONResponse(body, status_code=self.status)
+
+
+def model_names(assistant: Assistant) -> dict[str, str]:
+    """Model id -> answer mode: the default mode as `corpus-assistant`, generative when an LLM is configured."""
+    names = {MODEL_PREFIX: "extractive"}
+    if "generative" in assistant.answer_modes:
+        names[f"{MODEL_PREFIX}-generative"] = "generative"
+    return names
+
+
+def text_of(content) -> str:
+    """A message's content: a string, or a list of parts of which the text ones count."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type", "text") == "text")
+    if content is None:
+        return ""
+    raise ApiError(400, "a message's content must be a string or a list of content parts", param="messages")
+
+
+def parse_request(body: bytes, models: dict[str, str]) -> tuple[str, str, list[dict], bool]:
+    """(model, question, history, stream) from a chat-completions body; ApiError saying what is wrong."""
+    try:
+        request = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, f"the request body is not valid JSON ({exc})") from None
+    if not isinstance(request, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    model = request.get("model")
+    if model not in models:
+        raise ApiError(400, f"unknown model {model!r}; available: {', '.join(models)}", "model_not_found", "model")
+    messages = request.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "messages must be a non-empty list", param="messages")
+    if len(messages) > MAX_MESSAGES:
+        raise ApiError(400, f"at most {MAX_MESSAGES} messages per request", param="messages")
+    turns = []
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant", "tool", "developer"):
+            raise ApiError(400, "each message needs a role (system, user or assistant) and content", param="messages")
+        turns.append({"role": message["role"], "content": text_of(message.get("content"))})
+    if turns[-1]["role"] != "user":
+        raise ApiError(400, "the last message must be the user's question", param="messages")
+    question = turns[-1]["content"].strip()
+    if not question:
+        raise ApiError(400, "the question (the last user message) is empty", param="messages")
+    history = [t for t in turns[:-1] if t["role"] in ("user", "assistant")]
+    stream = request.get("stream", False)
+    if not isinstance(stream, bool):
+        raise ApiError(400, "stream must be true or false", param="stream")
+    return model, question, history, stream
+
+
+def create_router(assistant: Assistant, api_key: str | None = None) -> APIRouter:
+    """The /v1 routes; with an api_key every request must carry `Authorization: Bearer <key>`."""
+    router = APIRouter(prefix="/v1")
+
+    def check_key(request: Request) -> None:
+        if api_key is None:
+            return
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+            raise ApiError(401, "a valid API key is required: Authorization: Bearer <key>", "invalid_api_key")
+
+    @router.get("/models")
+    def list_models(request: Request):
+        try:
+            check_key(request)
+        except ApiError as exc:
+            return exc.response()
+        created = 0  # the models are this assistant's answer modes, not files with a date
+        models = [{"id": n, "object": "model", "created": created, "owned_by": MODEL_PREFIX} for n in model_names(assistant)]
+        return {"object": "list", "data": models}
+
+    @router.post("/chat/completions")
+    async def chat_completions(request: Request):
+        try:
+            check_key(request)
+            declared = int(request.headers.get("content-length") or 0)
+            if declared > MAX_BODY_BYTES:
+                raise ApiError(413, f"the request is {declared:,} bytes; the limit is {MAX_BODY_BYTES:,}")
+            body = await request.body()
+            if len(body) > MAX_BODY_BYTES:
+                raise ApiError(413, f"the request is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
+            models = model_names(assistant)
+            model, question, history, stream = parse_request(body, models)
+        except ApiError as exc:
+            return exc.response()
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            answer = await run_in_threadpool(assistant.ask, question, history, None, models[model])
+        except ValueError as exc:  # e.g. a question over the length limit
+            return ApiError(400, str(exc), param="messages").response()
+        except Exception as exc:  # no index, a missing reader, an LLM failure without fallback: say so, no traceback
+            return ApiError(503, f"the assistant cannot answer now: {exc}", kind="server_error").response()
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        usage = token_usage(assistant, models[model], [*history, {"content": question}], answer.answer)
+        result = answer.to_json()
+        if stream:
+            return StreamingResponse(
+                stream_chunks(completion_id, created, model, answer.answer, result, usage), media_type="text/event-stream"
+            )
+        body = {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": "stop"}],
+            "corpus_assistant": result,
+        }
+        if usage:
+            body["usage"] = usage
+        return body
+
+    return router
+
+
+def stream_chunks(completion_id: str, created: int, model: str, content: str, result: dict, usage: dict | None) -> Iterator[str]:
+    """Server-sent events in the OpenAI chunk format: the role, the content in word groups, the result, [DONE]."""
+
+    def event(delta: dict, finish: str | None = None, **extra) -> str:
+        chunk = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+
+    yield event({"role": "assistant", "content": ""})
+    words = content.split(" ")
+    for first in range(0, len(words), STREAM_WORDS):
+        piece = " ".join(words[first : first + STREAM_WORDS])
+        yield event({"content": piece if first == 0 else " " + piece})
+    yield event({}, "stop", corpus_assistant=result, **({"usage": usage} if usage else {}))
+    yield "data: [DONE]\n\n"
+
+
+def token_usage(assistant: Assistant, mode: str, messages: list[dict], completion: str) -> dict | None:
+    """Word pieces of the reader's tokenizer, which reads the question (extractive); unknown for an LLM's, so omitted."""
+    if mode != "extractive":
+        return None
+    prompt = sum(assistant.reader.count_tokens(m["content"]) for m in messages)
+    completion_tokens = assistant.reader.count_tokens(completion)
+    return {"prompt_tokens": prompt, "completion_tokens": completion_tokens, "total_tokens": prompt + completion_tokens}

@@ -1,0 +1,110 @@
+"""Read: the project's trained cross-encoder scores how well each sentence answers the question.
+
+The model (``assistant/models/reader``, made by ``assistant train-reader``, model card beside it)
+is a MiniLM-L6 cross-encoder exported to ONNX and run with onnxruntime. Its logit is one signal;
+``Calibration`` turns it and the answerer's other signals into probabilities with two logistic
+models fitted on held-out training articles (never on tests/evalsets):
+
+- ``answer``: the probability that a sentence states the answer (reported as ``confidence``);
+- ``related``: the probability that the retrieved passages are about the question at all.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+READER_DIR = Path(__file__).resolve().parent / "models" / "reader"
+MODEL_FILE, TOKENIZER_FILE, CALIBRATION_FILE = "model.onnx", "tokenizer.json", "calibration.json"
+MAX_LENGTH = 256  # word pieces of question + sentence; longer pairs lose words from the longer side first
+REBUILD = "assistant train-reader"
+
+
+class ReaderError(RuntimeError):
+    """The reader's files are missing or unreadable; the message names the file and how to rebuild it."""
+
+
+@dataclass
+class Logistic:
+    """p = sigmoid(bias + sum(weight * (value - mean) / scale)) over named features."""
+
+    features: list[str]
+    weights: list[float]
+    bias: float
+    mean: list[float]
+    scale: list[float]
+
+    def probability(self, values: dict[str, float]) -> float:
+        z = self.bias + sum(
+            w * (values[name] - m) / s for name, w, m, s in zip(self.features, self.weights, self.mean, self.scale)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+@dataclass
+class Calibration:
+    answer: Logistic
+    related: Logistic
+    answer_threshold: float  # confidence at or above which the answer is stated
+    related_threshold: float  # below this, nothing in the documents is about the question
+
+    @classmethod
+    def load(cls, path: Path) -> Calibration:
+        data = json.loads(path.read_text())
+        return cls(
+            Logistic(**data["answer"]), Logistic(**data["related"]), data["answer_threshold"], data["related_threshold"]
+        )
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1))
+
+
+class Reader:
+    """Loads the ONNX cross-encoder and its calibration; raises ReaderError naming a missing or corrupt file."""
+
+    def __init__(self, folder: Path = READER_DIR, threads: int = 0):
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        self.folder = folder
+        for name in (MODEL_FILE, TOKENIZER_FILE, CALIBRATION_FILE):
+            if not (folder / name).is_file():
+                raise ReaderError(f"the reader file {folder / name} is missing; rebuild it with `{REBUILD}`")
+        try:
+            self.calibration = Calibration.load(folder / CALIBRATION_FILE)
+            self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.log_severity_level = 3
+            self._session = onnxruntime.InferenceSession(str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # a truncated or foreign file: say which, not a traceback from deep inside
+            raise ReaderError(f"the reader in {folder} cannot be loaded ({exc}); rebuild it with `{REBUILD}`") from None
+        self._tokenizer.enable_truncation(MAX_LENGTH, strategy="longest_first")
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._counter = Tokenizer.from_file(str(folder / TOKENIZER_FILE))  # untruncated, for counting
+        self._counter.no_truncation()
+        self._counter.no_padding()
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of text in the reader's vocabulary (usage reports of the API)."""
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
+
+    def score(self, question: str, sentences: list[str], batch_size: int = 32) -> np.ndarray:
+        """One logit per sentence: how well it answers the question."""
+        logits = np.empty(len(sentences), dtype=np.float32)
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))  # little padding per batch
+        for first in range(0, len(order), batch_size):
+            batch = order[first : first + batch_size]
+            encodings = self._tokenizer.encode_batch([(question, sentences[i]) for i in batch])
+            feed = {
+                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+            }
+            logits[batch] = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0].reshape(-1)
+        return logits

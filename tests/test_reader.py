@@ -1,0 +1,101 @@
+"""The reader: the shipped model's files, what happens when they are missing or corrupt, and the training command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant.reader import READER_DIR, Reader, ReaderError
+from assistant.train_reader import build_pairs
+from tests.conftest import SHORE_QUESTION
+
+TRAINING_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "training"
+needs_data = pytest.mark.skipif(not (TRAINING_DATA / "span_qa.jsonl.gz").is_file(), reason="no ../shared/training here")
+
+
+def test_the_shipped_reader_is_small_and_has_its_card():
+    assert (READER_DIR / "model.onnx").stat().st_size < 50_000_000
+    card = (READER_DIR / "README.md").read_text()
+    for needed in ("Licence", "SQuAD", "assistant train-reader", "balanced accuracy"):
+        assert needed in card
+    metrics = json.loads((READER_DIR / "metrics.json").read_text())
+    assert metrics["test"]["questions"] > 500  # held-out articles, never trained or calibrated on
+
+
+def test_the_reader_prefers_the_sentence_that_answers(reader):
+    logits = reader.score(
+        SHORE_QUESTION,
+        [
+            "French police were photographed on the beach at Calais.",
+            "Officers could intercept boats leaving within 300 metres of the shoreline.",
+        ],
+    )
+    assert logits[1] > logits[0]
+
+
+def test_a_pair_longer_than_the_window_is_cut_not_refused(reader):
+    long_sentence = "The officers stood on the beach. " * 200
+    assert reader.score("Where did the officers stand?", [long_sentence]).shape == (1,)
+
+
+@pytest.mark.parametrize("missing", ["model.onnx", "tokenizer.json", "calibration.json"])
+def test_a_missing_reader_file_is_named_with_the_command_that_rebuilds_it(tmp_path, missing):
+    copy = tmp_path / "reader"
+    shutil.copytree(READER_DIR, copy)
+    (copy / missing).unlink()
+    with pytest.raises(ReaderError, match=rf"{missing} is missing; rebuild it with `assistant train-reader`"):
+        Reader(copy)
+
+
+def test_a_corrupt_reader_file_is_a_clear_error_in_the_cli(seed_assistant, tmp_path):
+    copy = tmp_path / "reader"
+    shutil.copytree(READER_DIR, copy)
+    (copy / "model.onnx").write_bytes(b"not an onnx model")
+    with pytest.raises(ReaderError, match="cannot be loaded"):
+        Reader(copy)
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "ask", SHORE_QUESTION, "--index", str(seed_assistant.settings.index_dir),
+         "--reader", str(copy)],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert done.returncode == 6
+    assert "cannot be loaded" in done.stderr and "assistant train-reader" in done.stderr and "Traceback" not in done.stderr
+
+
+@needs_data
+def test_training_pairs_are_deterministic_for_a_seed_and_keep_the_held_out_articles_out():
+    first, second = build_pairs(TRAINING_DATA, seed=3, sample=50), build_pairs(TRAINING_DATA, seed=3, sample=50)
+    assert first["train"] == second["train"] and first["train"]
+    held_out = {row["question"] for row in first["validation"] + first["test"]}
+    assert not held_out & {pair.question for pair in first["train"]}
+    assert {0, 1} == {pair.label for pair in first["train"]}
+
+
+@needs_data
+def test_the_training_command_runs_end_to_end_on_a_tiny_sample(tmp_path, seed_assistant):
+    out = tmp_path / "reader"
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "train-reader", "--data", str(TRAINING_DATA), "--out", str(out),
+         "--sample", "16", "--max-pairs", "64", "--seed", "5"],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=1200,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in ("model.onnx", "tokenizer.json", "calibration.json", "metrics.json"):
+        assert (out / name).is_file(), name
+    figures = json.loads((out / "metrics.json").read_text())
+    assert figures["recipe"]["pairs"] == 64 and figures["recipe"]["quantized"]
+    assert 0 <= figures["test"]["calibrated_balanced_accuracy"] <= 1
+    # the assistant answers with the model it wrote
+    asked = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "ask", SHORE_QUESTION, "--json", "--index",
+         str(seed_assistant.settings.index_dir), "--reader", str(out)],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads(asked.stdout)["outcome"] in ("answered", "not_stated", "not_found")
