@@ -453,9 +453,10 @@ def train_reader(
         model = AutoModelForSequenceClassification.from_pretrained(str(checkpoint)).eval()
         tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
         train_seconds = json.loads((checkpoint / "trained.json").read_text())["train_seconds"]
+        reused = True
     else:
         model, tokenizer = fine_tune(pairs, base, seed, epochs, batch_size, max_length, learning_rate, log)
-        train_seconds = round(time.perf_counter() - started, 1)
+        train_seconds, reused = round(time.perf_counter() - started, 1), False
         if checkpoint:
             model.save_pretrained(str(checkpoint))
             tokenizer.save_pretrained(str(checkpoint))
@@ -493,7 +494,7 @@ def train_reader(
     figures["recipe"] = {
         "seed": seed, "epochs": epochs, "batch_size": batch_size, "max_length": max_length, "learning_rate": learning_rate,
         "sample": sample, "max_pairs": max_pairs, "pairs": len(pairs), "positives": sum(p.label for p in pairs),
-        "quantized": quantize, "train_seconds": train_seconds,
+        "quantized": quantize, "train_seconds": train_seconds, "reused_checkpoint": reused,
         "total_seconds": round(time.perf_counter() - started, 1), "device": "cuda" if torch.cuda.is_available() else "cpu",
     }  # fmt: skip
     (out_dir / "metrics.json").write_text(json.dumps(figures, indent=1))
@@ -565,8 +566,9 @@ near-miss written against the same paragraph). Nothing of the project's `tests/e
   unanswerable question's passage; a number or name of the question swapped for another
   ({SWAP_SHARE:.0%} of answerable questions) against the sentence that answered the original.
 - {recipe['epochs']} epoch(s), batch {recipe['batch_size']}, learning rate {recipe['learning_rate']}, linear warm-up and decay,
-  BCE loss, bf16 autocast, max {recipe['max_length']} word pieces, seed {recipe['seed']}; on {recipe['device']} in
-  {recipe['train_seconds'] / 60:.0f} minutes ({recipe['total_seconds'] / 60:.0f} with export, calibration and measurement).
+  BCE loss, bf16 autocast, max {recipe['max_length']} word pieces, seed {recipe['seed']}; fine-tuning took
+  {recipe['train_seconds'] / 60:.0f} minutes on the {recipe['device']}, the rest of the command (export, calibration, measurement)
+  {(recipe['total_seconds'] - (0 if recipe.get('reused_checkpoint') else recipe['train_seconds'])) / 60:.0f} minutes.
 - Calibration: two logistic regressions fitted on VALIDATION, run through the answerer's own
   candidate stage over simulated retrieval (the question's top-5 paragraphs of its article by
   cosine; and of another article, for "nothing here is about it"). The answer threshold
