@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from assistant.answer import REFUSAL, Answer
+from assistant.reader import ReaderError
 from assistant.service import Assistant
 from assistant.settings import SUPPORTED_SUFFIXES, Settings
 from assistant.store import IndexLockedError, IndexMismatchError
@@ -183,7 +184,7 @@ def build_app(assistant: Assistant):
                     yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
                 else:
                     answer = piece
-        except ValueError as exc:  # an empty or over-long question, an unknown mode: say why, keep the conversation
+        except (ValueError, ReaderError) as exc:  # an over-long question, a missing reader file: say why, keep the chat
             history[-1]["content"] = f"✘ {exc}"
             yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
