@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from assistant.reader import Reader
 from assistant.retrieval import RetrievedChunk
-from assistant.text import QUESTION_WORDS, match_terms, numbers, same_term, sentence_spans, terms
+from assistant.text import QUESTION_WORDS, match_terms, match_terms_of, numbers, same_term, sentence_spans, terms
 from assistant.verify import support
 
 REFUSAL = "The corpus does not answer this question."
@@ -270,7 +270,7 @@ class ExtractiveAnswerer:
     ) -> list[Candidate]:
         kind_tests = _kind_tests(question)
         question_numbers = numbers(question)
-        sentences: list[tuple[RetrievedChunk, int, int, int, str, set[str]]] = []
+        found: list[tuple[RetrievedChunk, int, int, int, str]] = []
         seen: set[str] = set()
         for rank, chunk in enumerate(chunks):
             text = chunk.chunk.document_text
@@ -279,7 +279,8 @@ class ExtractiveAnswerer:
                 key = " ".join(sentence.lower().split())
                 if key not in seen:  # overlapping chunks and repeated paragraphs
                     seen.add(key)
-                    sentences.append((chunk, rank, start, end, sentence, set(match_terms(sentence))))
+                    found.append((chunk, rank, start, end, sentence))
+        sentences = [(*f, set(t)) for f, t in zip(found, match_terms_of([f[4] for f in found]))]
         # Weights come from the retrieved sentences themselves: a term that every candidate shares
         # (the topic) tells them apart less than the one term that only the right sentence has.
         weights = {}
