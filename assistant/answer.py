@@ -61,7 +61,7 @@ def _kind_tests(question: str) -> list[re.Pattern]:
 # sentence rarely repeats ("The Mail on Sunday"), so it counts for little in the evidence.
 _ANSWER_CATEGORY = re.compile(r"\b(?:which|what|whose|how much)\s+(\w+)", re.I)
 CATEGORY_WEIGHT = 0.25
-READ_LIMIT = 8  # sentences the reader scores, the likeliest first: ~3-6 ms each here (int8), the bulk of an answer's time
+READ_LIMIT = 8  # sentences the reader scores, the likeliest first: ~2-6 ms each here (int8), the bulk of an answer's time
 QUOTED_PASSAGES = 2  # closest sentences quoted when the documents do not state the answer
 
 OUTCOMES = ("answered", "not_stated", "not_found")
