@@ -64,7 +64,6 @@ CATEGORY_WEIGHT = 0.25
 READ_LIMIT = 8  # sentences the reader scores, the likeliest first: ~2-6 ms each here (int8), the bulk of an answer's time
 QUOTED_PASSAGES = 2  # closest sentences quoted when the documents do not state the answer
 
-OUTCOMES = ("answered", "not_stated", "not_found")
 NOT_STATED = "The documents do not state this directly."
 
 

@@ -96,6 +96,10 @@ class Encoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.use_bf16 and len(texts) >= BF16_MIN_BATCH:
             return self._encode_bf16(texts, batch_size)
+        return self._run_batches(texts, batch_size, lambda feed: self._session.run(None, feed)[0])
+
+    def _run_batches(self, texts: list[str], batch_size: int, run) -> np.ndarray:
+        """run(feed) -> vectors over length-sorted batches, put back in the order of texts."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
         for first in range(0, len(order), batch_size):
@@ -105,7 +109,7 @@ class Encoder:
                 "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
                 "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             }
-            vectors[batch] = self._session.run(None, feed)[0]
+            vectors[batch] = run(feed)
         return vectors
 
     def _encode_bf16(self, texts: list[str], batch_size: int) -> np.ndarray:
@@ -115,17 +119,8 @@ class Encoder:
             self._bf16_model = openvino.Core().compile_model(
                 str(self.onnx_file), "CPU", {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"}
             )
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors = np.empty((len(texts), self.dim), dtype=np.float32)
         request = self._bf16_model.create_infer_request()
-        for first in range(0, len(order), batch_size):
-            batch = order[first : first + batch_size]
-            encodings = self._tokenizer.encode_batch([texts[i] for i in batch])
-            feed = {
-                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            }
-            vectors[batch] = request.infer(feed)[0]
+        vectors = self._run_batches(texts, batch_size, lambda feed: request.infer(feed)[0])
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)  # normalised again, in fp32
 
 

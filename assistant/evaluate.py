@@ -25,7 +25,7 @@ from assistant.answer import Answer
 from assistant.service import Assistant
 
 GATE_METRICS = ("answered_with_cited_fact", "refused_unanswerable")
-OUTCOME_METRICS = ("useful", "false_assertion", "answered_share", "confident_precision", "calibration_ece")
+BATCH_METRICS = (*GATE_METRICS, "useful", "false_assertion", "answered_share", "confident_precision")
 CALIBRATION_BINS = 10
 
 
@@ -196,18 +196,8 @@ def expected_calibration_error(results: list[GoldResult]) -> float | None:
 def batch_metrics(results: list[GoldResult], cuts: list[int]) -> list[dict]:
     """The headline metrics for consecutive slices of the gold set (the batches it was written in)."""
     edges = [0, *sorted(c for c in cuts if 0 < c < len(results)), len(results)]
-    keys = (*GATE_METRICS, *OUTCOME_METRICS[:4])
     slices = [(f"{a + 1}-{b}", metrics(results[a:b])) for a, b in zip(edges, edges[1:])]
-    return [{"batch": name} | {k: v for k, v in measured.items() if k in keys} for name, measured in slices]
-
-
-def rates(results: list[GoldResult]) -> dict:
-    """The two gate rates and the counts behind them."""
-    measured = metrics(results)
-    return {key: measured[key] or 0.0 for key in GATE_METRICS} | {
-        "answerable": measured["answerable"],
-        "unanswerable": measured["unanswerable"],
-    }
+    return [{"batch": name} | {k: v for k, v in measured.items() if k in BATCH_METRICS} for name, measured in slices]
 
 
 def evaluate(assistant: Assistant, gold_path: Path, mode: str | None = None, batches: list[int] | None = None) -> dict:

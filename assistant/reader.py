@@ -86,12 +86,17 @@ class Reader:
         self._tokenizer.enable_truncation(MAX_LENGTH, strategy="longest_first")
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         self._inputs = {i.name for i in self._session.get_inputs()}
-        self._counter = Tokenizer.from_file(str(folder / TOKENIZER_FILE))  # untruncated, for counting
-        self._counter.no_truncation()
-        self._counter.no_padding()
+        self._counter = None  # an untruncated copy of the tokenizer, made when the API first counts
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of text in the reader's vocabulary (usage reports of the API)."""
+        if self._counter is None:
+            from tokenizers import Tokenizer
+
+            counter = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
+            counter.no_truncation()
+            counter.no_padding()
+            self._counter = counter
         return len(self._counter.encode(text, add_special_tokens=False).ids)
 
     def score(self, question: str, sentences: list[str], batch_size: int = 32) -> np.ndarray:

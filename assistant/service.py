@@ -208,25 +208,24 @@ class Assistant:
     @staticmethod
     def _finish(answer: Answer, chunks, started: float, retrieved: float) -> Answer:
         # The reader re-orders the passages (a stable sort: retrieval order breaks ties and orders the unread).
-        order = sorted(range(len(chunks)), key=lambda i: -answer.passage_scores.get(chunks[i].chunk.chunk_id, -1.0))
-        answer.retrieved = [
-            {
+        scores = answer.passage_scores
+        order = sorted(range(len(chunks)), key=lambda i: -scores.get(chunks[i].chunk.chunk_id, -1.0))
+        answer.retrieved = []
+        for rank, i in enumerate(order, start=1):
+            c, reader = chunks[i], scores.get(chunks[i].chunk.chunk_id)
+            answer.retrieved.append({
                 "rank": rank,
                 "retrieval_rank": i + 1,
-                "chunk_id": chunks[i].chunk.chunk_id,
-                "doc_id": chunks[i].chunk.doc_id,
-                "path": chunks[i].chunk.path,
-                "start": chunks[i].chunk.start,
-                "end": chunks[i].chunk.end,
-                "text": chunks[i].chunk.document_text[chunks[i].chunk.start : chunks[i].chunk.end],
-                "score": round(chunks[i].score, 5),
-                "dense": round(chunks[i].dense, 4),
-                "reader": round(answer.passage_scores[chunks[i].chunk.chunk_id], 4)
-                if chunks[i].chunk.chunk_id in answer.passage_scores
-                else None,
-            }
-            for rank, i in enumerate(order, start=1)
-        ]
+                "chunk_id": c.chunk.chunk_id,
+                "doc_id": c.chunk.doc_id,
+                "path": c.chunk.path,
+                "start": c.chunk.start,
+                "end": c.chunk.end,
+                "text": c.chunk.document_text[c.chunk.start : c.chunk.end],
+                "score": round(c.score, 5),
+                "dense": round(c.dense, 4),
+                "reader": None if reader is None else round(reader, 4),
+            })  # fmt: skip
         answer.timings = {"retrieve_ms": (retrieved - started) * 1000, "answer_ms": (time.perf_counter() - retrieved) * 1000}
         return answer
 

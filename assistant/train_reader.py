@@ -301,9 +301,8 @@ def simulate(rows: list[dict], encoder, reader, top_k: int = 5) -> list[Example]
     for row in rows:
         question_vector = encoder.encode_query(row["question"])
         other = articles[(articles.index(row["title"]) + 1) % len(articles)]
-        for title, on_topic in ((row["title"], True), (other, False)):
-            if title == row["title"] and not on_topic:
-                continue
+        targets = [(row["title"], True)] + ([(other, False)] if other != row["title"] else [])
+        for title, on_topic in targets:
             cosines = vectors[title] @ question_vector
             top = np.argsort(-cosines)[:top_k]
             chunks = [
@@ -371,28 +370,32 @@ def best_threshold(scores: list[float], answerable: list[bool]) -> float:
     return max(sorted(set(scores)), key=lambda t: balanced_accuracy(scores, answerable, t))
 
 
+def reader_scores(examples: list[Example], rows: list[tuple[float, bool, dict]]) -> list[float]:
+    """The reader alone, per decided row: its best logit over the question's own paragraph (the plain recipe's measure)."""
+    own = {e.row["id"]: e for e in examples if e.on_topic}
+    return [
+        max((c.reader for c in own[row["id"]].candidates if c.chunk.chunk.document_text == row["context"]), default=-10.0)
+        for _, _, row in rows
+    ]
+
+
 def measure(examples: list[Example], calibration, reader_threshold: float) -> dict:
     """Held-out figures: answerable vs near-miss, top-sentence accuracy, answered precision, relatedness."""
     rows = decide(examples, calibration)
     answerable = [row["answerable"] for _, _, row in rows]
     confidences = [confidence for confidence, _, _ in rows]
-    own = {e.row["id"]: e for e in examples if e.on_topic}
-    # The reader alone, over the sentences of the question's own paragraph (the plain recipe's measure).
-    reader_scores = [
-        max((c.reader for c in own[row["id"]].candidates if c.chunk.chunk.document_text == row["context"]), default=-10.0)
-        for _, _, row in rows
-    ]
+    scores = reader_scores(examples, rows)
     answered = [(confidence >= calibration.answer_threshold, correct) for confidence, correct, _ in rows]
     related_right = [
         (calibration.related.probability(_related(e)) >= calibration.related_threshold) == e.on_topic for e in examples
     ]
-    reader_best = best_threshold(reader_scores, answerable)
+    reader_best = best_threshold(scores, answerable)
     calibrated_best = best_threshold(confidences, answerable)
     return {
         "questions": len(rows),
         "answerable": sum(answerable),
-        "reader_balanced_accuracy_best_threshold": round(balanced_accuracy(reader_scores, answerable, reader_best), 4),
-        "reader_balanced_accuracy_validation_threshold": round(balanced_accuracy(reader_scores, answerable, reader_threshold), 4),
+        "reader_balanced_accuracy_best_threshold": round(balanced_accuracy(scores, answerable, reader_best), 4),
+        "reader_balanced_accuracy_validation_threshold": round(balanced_accuracy(scores, answerable, reader_threshold), 4),
         "calibrated_balanced_accuracy": round(balanced_accuracy(confidences, answerable, calibration.answer_threshold), 4),
         "calibrated_balanced_accuracy_best_threshold": round(balanced_accuracy(confidences, answerable, calibrated_best), 4),
         "top_sentence_holds_answer": round(sum(c for (_, c, row) in rows if row["answerable"]) / max(1, sum(answerable)), 4),
@@ -474,8 +477,7 @@ def train_reader(
         calibration.save(out_dir / "calibration.json")
         reader = Reader(out_dir)
         rows = decide(validation, calibration)
-        reader_scores = [max((c.reader for c in e.candidates), default=-10.0) for e in validation if e.on_topic and e.candidates]
-        reader_threshold = best_threshold(reader_scores, [row["answerable"] for *_, row in rows])
+        reader_threshold = best_threshold(reader_scores(validation, rows), [row["answerable"] for *_, row in rows])
         test = simulate(data["test"], encoder, reader)
         figures = {
             "validation": measure(validation, calibration, reader_threshold),
