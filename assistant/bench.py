@@ -161,7 +161,7 @@ class ReplayEncoder:
         self.random = np.random.default_rng(seed)
         self.replayed = 0
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 32, *, bulk: bool | None = None) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         missing = [i for i, text in enumerate(texts) if text not in self.known]
         if missing:

@@ -90,11 +90,15 @@ class Encoder:
             self._recent[text] = vector
         return vector
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """One unit-length vector per text; batches are length-sorted to waste little on padding."""
+    def encode(self, texts: list[str], batch_size: int = 32, *, bulk: bool | None = None) -> np.ndarray:
+        """One unit-length vector per text; batches are length-sorted to waste little on padding.
+
+        ``bulk`` (default: at least BF16_MIN_BATCH texts) runs the bf16 path where the CPU has it;
+        ingest sets it for every group of a large ingest, so its last, smaller group is no slower.
+        """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self.use_bf16 and len(texts) >= BF16_MIN_BATCH:
+        if self.use_bf16 and (len(texts) >= BF16_MIN_BATCH if bulk is None else bulk):
             return self._encode_bf16(texts, batch_size)
         return self._run_batches(texts, batch_size, lambda feed: self._session.run(None, feed)[0])
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from assistant.chunking import Chunk, chunk_text, indexed_text
-from assistant.embedding import Encoder
+from assistant.embedding import BF16_MIN_BATCH, Encoder
 from assistant.readers import ReadError, read_document
 from assistant.settings import SUPPORTED_SUFFIXES, Settings
 from assistant.store import Bm25Index, DocumentRecord, Index, chunk_id, write_lock
@@ -98,43 +99,34 @@ def ingest(
         report = IngestReport()
         files, report.failed, folders = scan(paths or [settings.corpus_dir])
         known = {doc.path: doc for doc in index.catalog.documents()}
-        known_by_sha = {doc.sha256: doc.doc_id for doc in known.values()}
-        seen: set[str] = set()
         pending: list[_Pending] = []
         to_embed = _ChunkCounter()
+        # One group is embedded in a worker thread (the runtimes release the GIL) while this thread
+        # reads and chunks the next files and stores the group before it; writes stay in this thread, in order.
+        embedding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+        in_flight: list[_EmbeddedGroup] = []
 
-        def flush() -> None:
+        def flush(last: bool = False) -> None:
             if pending:
                 index.catalog.set_meta(dirty=1)
-                _write_group(index, encoder, pending, settings, report, to_embed)
+                bulk = to_embed.total >= BF16_MIN_BATCH  # a large ingest: every group in the bulk precision
+                in_flight.append(_embed_group(index, encoder, pending.copy(), settings.embed_batch_size, bulk, embedding))
                 pending.clear()
+            while len(in_flight) > (0 if last else 1):
+                _store_group(index, in_flight.pop(0), report, to_embed)
 
-        for file in files:
-            path = file.as_posix()
-            seen.add(path)
-            try:
-                raw = file.read_bytes()
-            except OSError as exc:
-                report.failed.append((path, f"cannot read: {exc.strerror or exc}"))
-                continue
-            sha = hashlib.sha256(raw).hexdigest()
-            if path in known and known[path].sha256 == sha:
-                report.unchanged.append(path)
-                continue
-            try:
-                document = read_document(file)
-                chunks = chunk_text(document.text, settings.resolved_model_path(), settings.chunk_size, settings.chunk_overlap)
-            except ReadError as exc:
-                report.failed.append((path, str(exc)))
-                continue
-            same_as = known_by_sha.get(sha)
-            pending.append(_Pending(document_id(path), path, document.title, sha, document.text, chunks, path in known, same_as))
-            if same_as is None:
-                to_embed.add(len(chunks))
-            if sum(len(p.chunks) for p in pending) >= GROUP_CHUNKS:
-                flush()
-        flush()
+        try:
+            for doc in _changed_documents(files, known, settings, report):
+                pending.append(doc)
+                if doc.same_as is None:
+                    to_embed.add(len(doc.chunks))
+                if sum(len(p.chunks) for p in pending) >= GROUP_CHUNKS:
+                    flush()
+            flush(last=True)
+        finally:
+            embedding.shutdown(cancel_futures=True)
 
+        seen = {file.as_posix() for file in files}
         for path, doc in known.items():
             if path not in seen and _under(path, folders, files):
                 index.catalog.set_meta(dirty=1)
@@ -148,6 +140,29 @@ def ingest(
         report.seconds = time.perf_counter() - started
         index.stamp_ingest(report.seconds)
         return report
+
+
+def _changed_documents(files: list[Path], known: dict[str, DocumentRecord], settings: Settings, report: IngestReport):
+    """Read and chunk the files that are new or changed; unreadable ones go to the report's failures."""
+    known_by_sha = {doc.sha256: doc.doc_id for doc in known.values()}
+    for file in files:
+        path = file.as_posix()
+        try:
+            raw = file.read_bytes()
+        except OSError as exc:
+            report.failed.append((path, f"cannot read: {exc.strerror or exc}"))
+            continue
+        sha = hashlib.sha256(raw).hexdigest()
+        if path in known and known[path].sha256 == sha:
+            report.unchanged.append(path)
+            continue
+        try:
+            document = read_document(file)
+            chunks = chunk_text(document.text, settings.resolved_model_path(), settings.chunk_size, settings.chunk_overlap)
+        except ReadError as exc:
+            report.failed.append((path, str(exc)))
+            continue
+        yield _Pending(document_id(path), path, document.title, sha, document.text, chunks, path in known, known_by_sha.get(sha))
 
 
 def delete_documents(settings: Settings, doc_ids: list[str], *, files_under: Path | None = None) -> list[str]:
@@ -203,19 +218,32 @@ class _ChunkCounter:
             self._bar.close()
 
 
-def _write_group(
-    index: Index, encoder: Encoder, group: list[_Pending], settings: Settings, report: IngestReport, bar: _ChunkCounter
-) -> None:
+@dataclass
+class _EmbeddedGroup:
+    group: list[_Pending]
+    vectors: dict[str, np.ndarray]  # doc_id -> its chunks' vectors, for documents whose vectors were reused
+    encoding: Future  # the vectors of the other documents' chunks, in order
+
+
+def _embed_group(
+    index: Index, encoder: Encoder, group: list[_Pending], batch_size: int, bulk: bool, pool: ThreadPoolExecutor
+) -> _EmbeddedGroup:
+    vectors = _reusable_vectors(index, group)  # read here: the store is only touched from the ingesting thread
+    texts = [indexed_text(doc.title, c.text) for doc in group if doc.doc_id not in vectors for c in doc.chunks]
+    return _EmbeddedGroup(group, vectors, pool.submit(encoder.encode, texts, batch_size, bulk=bulk))
+
+
+def _store_group(index: Index, embedded: _EmbeddedGroup, report: IngestReport, bar: _ChunkCounter) -> None:
     from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-    vectors = _reusable_vectors(index, group)
+    group, vectors = embedded.group, embedded.vectors
     fresh = [doc for doc in group if doc.doc_id not in vectors]
-    encoded = encoder.encode([indexed_text(doc.title, c.text) for doc in fresh for c in doc.chunks], settings.embed_batch_size)
+    bar.add(sum(len(doc.chunks) for doc in fresh if doc.same_as))  # reuse fell through: they are embedded after all
+    encoded = embedded.encoding.result()
     offset = 0
     for doc in fresh:
         vectors[doc.doc_id] = encoded[offset : offset + len(doc.chunks)]
         offset += len(doc.chunks)
-    bar.add(sum(len(doc.chunks) for doc in fresh if doc.same_as))  # reuse fell through: they are embedded after all
     report.chunks_embedded += len(encoded)
     report.chunks_reused += sum(len(doc.chunks) for doc in group) - len(encoded)
     bar.advance(len(encoded))

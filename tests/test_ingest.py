@@ -84,8 +84,9 @@ def test_a_moved_file_keeps_its_vectors_and_embeds_nothing(make_assistant, corpu
 
 @pytest.mark.parametrize("group_chunks", [512, 1])
 def test_swapped_files_each_get_the_vectors_of_their_new_text(make_assistant, tmp_path, encoder, monkeypatch, group_chunks):
-    # With groups of one chunk the first file is written before the second is read: the second's
-    # reusable vectors are then gone, and the hash check must send it to the encoder.
+    # With groups of one chunk, storing one file's new chunks and looking up the next file's
+    # reusable vectors interleave (the next group is embedded while the last is stored): whatever
+    # the order, the hash check must hand each file the vectors of its own text.
     # One chunk each, so a wrong reuse is not caught by a differing chunk count.
     monkeypatch.setattr("assistant.ingest.GROUP_CHUNKS", group_chunks)
     corpus = tmp_path / "swap"
@@ -192,6 +193,34 @@ def test_a_crash_between_vectors_and_catalog_is_repaired_by_the_next_ingest(make
     assert report.added == [doc.path]
     assert chunk_ids_in_chroma(assistant) == chunk_ids_in_bm25(assistant)
     assert len(chunk_ids_in_chroma(assistant)) == assistant.status()["chunks"]
+
+
+def test_an_encoder_failure_mid_ingest_loses_nothing_indexed(make_assistant, corpus_copy, encoder, monkeypatch):
+    # The embedding thread fails on the second group: the error reaches the caller, what was
+    # stored before stays consistent, and the next ingest completes the index.
+    monkeypatch.setattr("assistant.ingest.GROUP_CHUNKS", 1)
+    calls = []
+
+    class FailingSecondTime:
+        fingerprint, dim = encoder.fingerprint, encoder.dim
+
+        def encode(self, texts, batch_size=32, *, bulk=None):
+            calls.append(len(texts))
+            if len(calls) == 2:
+                raise RuntimeError("encoder out of memory")
+            return encoder.encode(texts, batch_size, bulk=bulk)
+
+    from assistant.ingest import ingest
+
+    assistant = make_assistant(corpus_copy)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        ingest(assistant.settings, encoder=FailingSecondTime())
+    assert 0 < assistant.status()["chunks"] < 10
+    report = assistant.ingest()
+    assert report.added and not report.failed
+    assert chunk_ids_in_chroma(assistant) == chunk_ids_in_bm25(assistant)
+    assert len(chunk_ids_in_chroma(assistant)) == assistant.status()["chunks"] == 10
+    assert assistant.ask(SHORE_QUESTION).citations
 
 
 def test_a_second_ingest_stops_with_a_clear_message(make_assistant, corpus_copy, tmp_path):
