@@ -67,8 +67,9 @@ class Reader:
     """Loads the ONNX cross-encoder and its calibration; raises ReaderError naming a missing or corrupt file."""
 
     def __init__(self, folder: Path = READER_DIR, threads: int = 0):
-        import onnxruntime
         from tokenizers import Tokenizer
+
+        from assistant.embedding import onnx_session
 
         self.folder = folder
         for name in (MODEL_FILE, TOKENIZER_FILE, CALIBRATION_FILE):
@@ -77,10 +78,7 @@ class Reader:
         try:
             self.calibration = Calibration.load(folder / CALIBRATION_FILE)
             self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.log_severity_level = 3
-            self._session = onnxruntime.InferenceSession(str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
+            self._session = onnx_session(folder / MODEL_FILE, threads)
         except Exception as exc:  # a truncated or foreign file: say which, not a traceback from deep inside
             raise ReaderError(f"the reader in {folder} cannot be loaded ({exc}); rebuild it with `{REBUILD}`") from None
         self._tokenizer.enable_truncation(MAX_LENGTH, strategy="longest_first")
