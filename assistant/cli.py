@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--max-pairs", type=int, default=40_000, help="training pairs used (0: all)")
     train.add_argument("--sample", type=int, help="use only this many questions of each split (a quick check of the recipe)")
+    train.add_argument(
+        "--recalibrate", action="store_true", help="keep the model's weights; fit the calibration again and re-measure"
+    )
     train.add_argument("--checkpoint", type=Path, help="keep the fine-tuned weights here; reused when present")
     train.add_argument("--no-quantize", action="store_true", help="ship fp32 instead of int8 weights")
     return parser
@@ -260,11 +263,15 @@ def _eval_beir(assistant, args) -> int:
 
 def cmd_train_reader(assistant, args) -> int:
     from assistant.reader import READER_DIR
-    from assistant.train_reader import train_reader
+    from assistant.train_reader import recalibrate, train_reader
 
     if not (args.data / "span_qa.jsonl.gz").is_file():
         print(f"assistant: no training data in {args.data} (span_qa.jsonl.gz, sentence_pairs.jsonl.gz)", file=sys.stderr)
         return EXIT_USAGE
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    if args.recalibrate:
+        recalibrate(args.data, args.out or READER_DIR, seed=args.seed, sample=args.sample, log=log)
+        return 0
     train_reader(
         args.data,
         args.out or READER_DIR,
@@ -275,7 +282,7 @@ def cmd_train_reader(assistant, args) -> int:
         max_pairs=args.max_pairs or None,
         checkpoint=args.checkpoint,
         quantize=not args.no_quantize,
-        log=lambda line: print(line, file=sys.stderr, flush=True),
+        log=log,
     )
     return 0
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.answer import READ_LIMIT
 from assistant.text import match_terms, sentence_spans
 
 VALIDATION_ARTICLES = {"Computational_complexity_theory", "Islamism"}
@@ -430,12 +431,8 @@ def train_reader(
     log=print,
 ) -> dict:
     """The whole recipe (module docstring); returns the figures also written to out_dir/metrics.json."""
-    import tempfile
-
     import torch
 
-    from assistant.embedding import Encoder
-    from assistant.reader import Calibration, Logistic, Reader
     from assistant.settings import bundled_model_path
 
     random.seed(seed)
@@ -465,40 +462,69 @@ def train_reader(
             tokenizer.save_pretrained(str(checkpoint))
             (checkpoint / "trained.json").write_text(json.dumps({"train_seconds": train_seconds}))
 
-    neutral = Logistic(["reader"], [1.0], 0.0, [0.0], [1.0])
-    with tempfile.TemporaryDirectory() as scratch:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fp32 = export(model, tokenizer, out_dir, quantize)
-        Calibration(neutral, Logistic(["best_reader"], [1.0], 0.0, [0.0], [1.0]), 0.5, 0.5).save(out_dir / "calibration.json")
-        encoder = Encoder(base, Path(scratch) / "encoder")
-        reader = Reader(out_dir)
-        validation = simulate(data["validation"], encoder, reader)
-        calibration = fit_calibration(validation, seed)
-        calibration.save(out_dir / "calibration.json")
-        reader = Reader(out_dir)
-        rows = decide(validation, calibration)
-        reader_threshold = best_threshold(reader_scores(validation, rows), [row["answerable"] for *_, row in rows])
-        test = simulate(data["test"], encoder, reader)
-        figures = {
-            "validation": measure(validation, calibration, reader_threshold),
-            "test": measure(test, calibration, reader_threshold),
-        }
-        if quantize:  # what int8 costs, on the same held-out questions
-            fp32_dir = Path(scratch) / "fp32"
-            fp32_dir.mkdir()
-            for name in ("tokenizer.json", "calibration.json"):
-                (fp32_dir / name).write_bytes((out_dir / name).read_bytes())
-            fp32.replace(fp32_dir / "model.onnx")
-            figures["test_fp32"] = measure(simulate(data["test"], encoder, Reader(fp32_dir)), calibration, reader_threshold)
-        else:
-            fp32.unlink()
-
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp32 = export(model, tokenizer, out_dir, quantize)
+    figures, calibration = calibrate_and_measure(data, out_dir, seed, fp32 if quantize else None)
+    fp32.unlink(missing_ok=True)
     figures["recipe"] = {
         "seed": seed, "epochs": epochs, "batch_size": batch_size, "max_length": max_length, "learning_rate": learning_rate,
         "sample": sample, "max_pairs": max_pairs, "pairs": len(pairs), "positives": sum(p.label for p in pairs),
         "quantized": quantize, "train_seconds": train_seconds, "reused_checkpoint": reused,
         "total_seconds": round(time.perf_counter() - started, 1), "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "read_limit": READ_LIMIT,
     }  # fmt: skip
+    (out_dir / "metrics.json").write_text(json.dumps(figures, indent=1))
+    write_card(out_dir, figures, calibration)
+    log(json.dumps(figures, indent=1))
+    return figures
+
+
+def calibrate_and_measure(data: dict[str, list], out_dir: Path, seed: int, fp32_file: Path | None = None):
+    """Steps 4-5 for the model in out_dir: the calibration fitted on VALIDATION, figures on both splits
+    (and on TEST for the fp32 model in fp32_file, to show what int8 costs). Writes calibration.json."""
+    import tempfile
+
+    from assistant.embedding import Encoder
+    from assistant.reader import Calibration, Logistic, Reader
+    from assistant.settings import bundled_model_path
+
+    neutral = Logistic(["reader"], [1.0], 0.0, [0.0], [1.0])
+    with tempfile.TemporaryDirectory() as scratch:
+        Calibration(neutral, Logistic(["best_reader"], [1.0], 0.0, [0.0], [1.0]), 0.5, 0.5).save(out_dir / "calibration.json")
+        encoder = Encoder(bundled_model_path(), Path(scratch) / "encoder")
+        validation = simulate(data["validation"], encoder, Reader(out_dir))
+        calibration = fit_calibration(validation, seed)
+        calibration.save(out_dir / "calibration.json")
+        reader = Reader(out_dir)
+        rows = decide(validation, calibration)
+        reader_threshold = best_threshold(reader_scores(validation, rows), [row["answerable"] for *_, row in rows])
+        figures = {
+            "validation": measure(validation, calibration, reader_threshold),
+            "test": measure(simulate(data["test"], encoder, reader), calibration, reader_threshold),
+        }
+        if fp32_file is not None:
+            fp32_dir = Path(scratch) / "fp32"
+            fp32_dir.mkdir()
+            for name in ("tokenizer.json", "calibration.json"):
+                (fp32_dir / name).write_bytes((out_dir / name).read_bytes())
+            (fp32_dir / "model.onnx").write_bytes(fp32_file.read_bytes())
+            figures["test_fp32"] = measure(simulate(data["test"], encoder, Reader(fp32_dir)), calibration, reader_threshold)
+    return figures, calibration
+
+
+def recalibrate(data_dir: Path, out_dir: Path, *, seed: int = 13, sample: int | None = None, log=print) -> dict:
+    """Steps 4-5 only, for the model already in out_dir: after a change to the answerer's candidates
+    (READ_LIMIT, features) the calibration must be fitted again; the weights stay as they are."""
+    previous = json.loads((out_dir / "metrics.json").read_text())
+    started = time.perf_counter()
+    figures, calibration = calibrate_and_measure(build_pairs(data_dir, seed, sample), out_dir, seed)
+    if "test_fp32" in previous:  # the fp32 weights are not kept; what int8 cost was measured when they were
+        figures["test_fp32_when_trained"] = previous["test_fp32"]
+    figures["recipe"] = previous["recipe"] | {
+        "read_limit": READ_LIMIT,
+        "recalibrated": True,
+        "recalibration_seconds": round(time.perf_counter() - started, 1),
+    }
     (out_dir / "metrics.json").write_text(json.dumps(figures, indent=1))
     write_card(out_dir, figures, calibration)
     log(json.dumps(figures, indent=1))

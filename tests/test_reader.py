@@ -91,6 +91,17 @@ def test_the_training_command_runs_end_to_end_on_a_tiny_sample(tmp_path, seed_as
     figures = json.loads((out / "metrics.json").read_text())
     assert figures["recipe"]["pairs"] == 64 and figures["recipe"]["quantized"]
     assert 0 <= figures["test"]["calibrated_balanced_accuracy"] <= 1
+    # --recalibrate keeps the weights and, on the same data and seed, fits the same calibration again
+    model, calibration = (out / "model.onnx").read_bytes(), (out / "calibration.json").read_bytes()
+    (out / "calibration.json").write_text("{}")
+    again = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "train-reader", "--recalibrate", "--data", str(TRAINING_DATA),
+         "--out", str(out), "--sample", "16", "--seed", "5"],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=1200,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (out / "model.onnx").read_bytes() == model and (out / "calibration.json").read_bytes() == calibration
+    assert json.loads((out / "metrics.json").read_text())["recipe"]["recalibrated"]
     # the assistant answers with the model it wrote
     asked = subprocess.run(
         [sys.executable, "-m", "assistant.cli", "ask", SHORE_QUESTION, "--json", "--index",
