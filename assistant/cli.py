@@ -36,6 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
+    serve = commands.add_parser("serve", parents=[common], help="index the corpus, then serve the chat and the /v1 API")
+    serve.add_argument("--host", help="address to bind (ASSISTANT_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (ASSISTANT_PORT, default 7860)")
+    serve.add_argument("--auth", help="user:password required to use the page (required off 127.0.0.1)")
+    serve.add_argument("--no-auth", action="store_true", help="allow a non-local address without a password or API key")
+    serve.add_argument("--max-upload-mb", type=float, help="largest accepted upload (ASSISTANT_MAX_UPLOAD_MB, default 20)")
+    serve.add_argument("--no-ingest", action="store_true", help="serve the index as it is")
+
     ingest = commands.add_parser("ingest", parents=[common], help="index files or folders (default: the corpus folder)")
     ingest.add_argument("paths", nargs="*", type=Path)
     ingest.add_argument("--rebuild", action="store_true", help="start from an empty index")
@@ -87,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace):
+    """Settings from the environment, overridden by the flags given (the one place flags become settings)."""
     from assistant.settings import Settings
 
     flags = {
@@ -102,6 +111,7 @@ def settings_from(args: argparse.Namespace):
         "llm_url": args.llm_url,
         "llm_model": args.llm_model,
         "llm_strict": args.strict,
+        **{name: getattr(args, name, None) for name in ("host", "port", "max_upload_mb")},
     }
     return Settings(**{key: value for key, value in flags.items() if value is not None})
 
@@ -109,10 +119,11 @@ def settings_from(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `assistant ask ... | head` ends quietly
     args = build_parser().parse_args(argv)
-    from assistant.llm import LLMError
-    from assistant.reader import ReaderError
-    from assistant.service import Assistant
-    from assistant.store import IndexLockedError, IndexMismatchError, NoIndexError
+    from assistant.answering.llm import LLMError
+    from assistant.answering.reader import ReaderError
+    from assistant.facade import Assistant
+    from assistant.index.lock import IndexLockedError
+    from assistant.index.store import IndexMismatchError, NoIndexError
 
     assistant = Assistant(settings_from(args))
     try:
@@ -228,7 +239,7 @@ def cmd_status(assistant, args) -> int:
 def cmd_eval(assistant, args) -> int:
     if args.gold == "beir":
         return _eval_beir(assistant, args)
-    from assistant import evaluate
+    from assistant.evaluation import gold as evaluate
 
     gold = Path(args.gold)
     if not gold.is_file():
@@ -249,7 +260,7 @@ def cmd_eval(assistant, args) -> int:
 
 
 def _eval_beir(assistant, args) -> int:
-    from assistant import beir
+    from assistant.evaluation import beir
 
     if not args.data or not (args.data / "corpus.jsonl").is_file():
         print("assistant: eval beir needs --data DIR holding corpus.jsonl, queries.jsonl and qrels/SPLIT.tsv", file=sys.stderr)
@@ -262,8 +273,8 @@ def _eval_beir(assistant, args) -> int:
 
 
 def cmd_train_reader(assistant, args) -> int:
-    from assistant.reader import READER_DIR
-    from assistant.train_reader import recalibrate, train_reader
+    from assistant.answering.reader import READER_DIR
+    from assistant.training.reader import recalibrate, train_reader
 
     if not (args.data / "span_qa.jsonl.gz").is_file():
         print(f"assistant: no training data in {args.data} (span_qa.jsonl.gz, sentence_pairs.jsonl.gz)", file=sys.stderr)
@@ -309,7 +320,15 @@ def format_answer(answer) -> str:
     return "\n".join(lines).rstrip()
 
 
+def cmd_serve(assistant, args) -> int:
+    from assistant.server.launcher import serve
+
+    serve(assistant, auth=args.auth, no_auth=args.no_auth, ingest=not args.no_ingest)
+    return 0
+
+
 COMMANDS = {
+    "serve": cmd_serve,
     "ingest": cmd_ingest,
     "ask": cmd_ask,
     "chat": cmd_chat,

@@ -14,13 +14,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from assistant.embedding import Encoder
-from assistant.store import ChunkRecord, Index
+from assistant.index.catalog import ChunkRecord
+from assistant.index.embedding import Encoder
+from assistant.index.store import Index
 
 
 @dataclass(frozen=True)
 class RetrievedChunk:
-    chunk: ChunkRecord
+    record: ChunkRecord
     score: float  # fused score
     dense: float  # cosine similarity between the query and the chunk
     dense_rank: int | None

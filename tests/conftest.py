@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.embedding import Encoder
-from assistant.reader import Reader
-from assistant.service import Assistant
+from assistant.answering.reader import Reader
+from assistant.facade import Assistant
+from assistant.index.embedding import Encoder
 from assistant.settings import Settings, bundled_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ def wait_until_serving(url: str, process, seconds: float = 120) -> None:
 @pytest.fixture
 def serve():
     """Launch the real Gradio app for an assistant on a free local port; closed after the test."""
-    from app import CITATION_LINKS_JS, CSS, build_app
+    from assistant.server.ui import CITATION_LINKS_JS, CSS, build_app
 
     apps = []
 

@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answer import NOT_STATED, REFUSAL, ExtractiveAnswerer
-from assistant.evaluate import load_gold, metrics, run_gold
+from assistant.answering.answer import NOT_STATED, REFUSAL
+from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.evaluation.gold import load_gold, metrics, run_gold
+from assistant.index.catalog import ChunkRecord
 from assistant.retrieval import RetrievedChunk
-from assistant.store import ChunkRecord
 from tests.conftest import SHORE_QUESTION
 
 SEED = Path(__file__).parent / "evalsets" / "seed.jsonl"

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 
-from app import launch_options
+from assistant.server.launcher import launch_options
 from tests.conftest import SHORE_QUESTION
 
 LIGHTHOUSE = "The lighthouse keeper of Port Ellery is Agnes Trevelyan. She has kept the light for 31 years.\n"
@@ -140,8 +140,8 @@ def test_python_app_py_serves_the_chat_from_an_existing_index(seed_assistant, tm
 
 
 def test_the_chat_marks_unsupported_sentences_of_a_generated_answer(seed_assistant, encoder):
-    from app import as_markdown
-    from assistant.generate import GenerativeAnswerer
+    from assistant.answering.generative import GenerativeAnswerer
+    from assistant.server.ui import as_markdown
 
     chunks = seed_assistant._retrieve(SHORE_QUESTION, "", 5)
     written = (

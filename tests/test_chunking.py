@@ -1,9 +1,9 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.chunking import chunk_text
+from assistant.ingest.chunking import chunk_text
 from assistant.settings import bundled_model_path
-from assistant.text import match_terms, sentence_spans, terms
+from assistant.text_analysis import match_terms, sentence_spans, terms
 
 MODEL = bundled_model_path()
 # Words that stress the splitter: abbreviations, quotes, dashes, non-ASCII, repeated lines, odd spacing.

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from assistant.service import Assistant
+from assistant.facade import Assistant
+from assistant.index.lexical import Bm25Index
+from assistant.index.lock import IndexLockedError, write_lock
+from assistant.index.store import Index
+from assistant.ingest.uploads import UploadError
 from assistant.settings import Settings
-from assistant.store import Bm25Index, Index, IndexLockedError, write_lock
-from assistant.uploads import UploadError
 from tests.conftest import SHORE_QUESTION
 
 ASSISTANT = str(Path(sys.executable).parent / "assistant")

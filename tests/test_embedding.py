@@ -19,19 +19,20 @@ def test_onnx_export_matches_sentence_transformers(encoder):
     assert (ours * reference).sum(axis=1).min() > 0.9999
 
 
-def test_bf16_ingest_batches_match_the_fp32_vectors(encoder):
-    from assistant.embedding import BF16_MIN_BATCH, Encoder
-    from assistant.text import sentence_spans
+def test_bulk_ingest_batches_match_the_query_vectors(encoder):
+    from assistant.index.embedding import BULK_MIN_BATCH, Encoder
+    from assistant.text_analysis import sentence_spans
     from tests.conftest import CORPUS
 
     sentences = []
     for path in sorted(CORPUS.glob("*.txt")):
         text = path.read_text(encoding="utf-8")
         sentences += [text[a:b] for a, b in sentence_spans(text)]
-    texts = [f"{n}: {sentence}" for n, sentence in zip(range(BF16_MIN_BATCH), sentences * 20)]
+    texts = [f"{n}: {sentence}" for n, sentence in zip(range(BULK_MIN_BATCH), sentences * 20)]
     cache = encoder.onnx_file.parent
     bf16, fp32 = Encoder(bundled_model_path(), cache, precision="bf16"), Encoder(bundled_model_path(), cache, precision="fp32")
-    ours, reference = bf16.encode(texts), fp32.encode(texts)
-    assert bf16._bf16_model is not None and fp32._bf16_model is None  # each took the path it was asked for
+    ours, bulk_fp32, reference = bf16.encode(texts), fp32.encode(texts), fp32.encode(texts, bulk=False)
+    assert bf16.bulk_precision == "bf16" and fp32.bulk_precision == "f32" and fp32._bulk_model is not None
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     assert (ours * reference).sum(axis=1).min() > 0.999
+    assert (bulk_fp32 * reference).sum(axis=1).min() > 0.99999  # OpenVINO fp32 (ingest) and ONNX Runtime fp32 (queries)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant import beir
-from assistant.evaluate import compare, evaluate, fact_matches, load_gold, markdown_report, metrics_table
+from assistant.evaluation import beir
+from assistant.evaluation.gold import compare, evaluate, fact_matches, load_gold, markdown_report, metrics_table
 
 SEED = Path(__file__).parent / "evalsets" / "seed.jsonl"
 
@@ -88,8 +88,8 @@ def test_beir_benchmark_on_a_tiny_data_set(tmp_path):
 
 
 def test_outcome_metrics_and_calibration_error_on_hand_made_answers():
-    from assistant.answer import Answer, AnswerSentence, Citation
-    from assistant.evaluate import GoldResult, metrics
+    from assistant.answering.answer import Answer, AnswerSentence, Citation
+    from assistant.evaluation.gold import GoldResult, metrics
 
     def result(answerable: bool, outcome: str, confidence: float, quote: str | None) -> GoldResult:
         citations = [Citation(1, "t", "/a.txt", 0, len(quote), quote, 1.0, "d", "c")] if quote else []

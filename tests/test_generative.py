@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant.evaluate import load_gold
-from assistant.llm import LLMError
-from assistant.service import Assistant
+from assistant.answering.llm import LLMError
+from assistant.answering.verify import SUPPORTED, support
+from assistant.evaluation.gold import load_gold
+from assistant.facade import Assistant
 from assistant.settings import Settings
-from assistant.verify import SUPPORTED, support
 from tests.conftest import CORPUS, SHORE_QUESTION, free_port, wait_until_serving
 
 SEED = Path(__file__).parent / "evalsets" / "seed.jsonl"

@@ -5,7 +5,8 @@ import zipfile
 
 import pytest
 
-from assistant.store import IndexLockedError, IndexMismatchError, write_lock
+from assistant.index.lock import IndexLockedError, write_lock
+from assistant.index.store import IndexMismatchError
 from tests.conftest import SHORE_QUESTION
 
 
@@ -88,7 +89,7 @@ def test_swapped_files_each_get_the_vectors_of_their_new_text(make_assistant, tm
     # reusable vectors interleave (the next group is embedded while the last is stored): whatever
     # the order, the hash check must hand each file the vectors of its own text.
     # One chunk each, so a wrong reuse is not caught by a differing chunk count.
-    monkeypatch.setattr("assistant.ingest.GROUP_CHUNKS", group_chunks)
+    monkeypatch.setattr("assistant.ingest.pipeline.GROUP_CHUNKS", group_chunks)
     corpus = tmp_path / "swap"
     corpus.mkdir()
     first, second = corpus / "a.txt", corpus / "b.txt"
@@ -198,7 +199,7 @@ def test_a_crash_between_vectors_and_catalog_is_repaired_by_the_next_ingest(make
 def test_an_encoder_failure_mid_ingest_loses_nothing_indexed(make_assistant, corpus_copy, encoder, monkeypatch):
     # The embedding thread fails on the second group: the error reaches the caller, what was
     # stored before stays consistent, and the next ingest completes the index.
-    monkeypatch.setattr("assistant.ingest.GROUP_CHUNKS", 1)
+    monkeypatch.setattr("assistant.ingest.pipeline.GROUP_CHUNKS", 1)
     calls = []
 
     class FailingSecondTime:
@@ -210,7 +211,7 @@ def test_an_encoder_failure_mid_ingest_loses_nothing_indexed(make_assistant, cor
                 raise RuntimeError("encoder out of memory")
             return encoder.encode(texts, batch_size, bulk=bulk)
 
-    from assistant.ingest import ingest
+    from assistant.ingest.pipeline import ingest
 
     assistant = make_assistant(corpus_copy)
     with pytest.raises(RuntimeError, match="out of memory"):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.reader import READER_DIR, Reader, ReaderError
-from assistant.train_reader import build_pairs
+from assistant.answering.reader import READER_DIR, Reader, ReaderError
+from assistant.training.reader import build_pairs
 from tests.conftest import SHORE_QUESTION
 
 TRAINING_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "training"

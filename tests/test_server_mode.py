@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.service import Assistant
+from assistant.facade import Assistant
 from assistant.settings import Settings
 from tests.conftest import CORPUS, SHORE_QUESTION, free_port, wait_until_serving
 

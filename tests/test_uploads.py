@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.uploads import UploadError, check_upload, safe_name
+from assistant.ingest.uploads import UploadError, check_upload, safe_name
 
 
 def test_names_lose_folders_and_odd_characters():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.verify import check_answer, split_cited, support
+from assistant.answering.verify import check_answer, split_cited, support
 
 SHORE = (
     "The French Government recently announced that officers could intercept boats leaving within 300 metres of the "

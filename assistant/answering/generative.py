@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from assistant.answer import REFUSAL, Answer, AnswerSentence, Citation
-from assistant.llm import LLMError
+from assistant.answering.answer import REFUSAL, Answer, AnswerSentence, Citation, cite
+from assistant.answering.llm import LLMError
+from assistant.answering.verify import check_answer
 from assistant.retrieval import RetrievedChunk
-from assistant.verify import check_answer
 
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered sources you are given. "
@@ -36,8 +36,7 @@ def _messages(system: str, user: str):
 
 
 def sources_block(chunks: list[RetrievedChunk]) -> str:
-    return "\n\n".join(f"[{n}] {c.chunk.title}\n{c.chunk.document_text[c.chunk.start : c.chunk.end]}"
-                       for n, c in enumerate(chunks, start=1))  # fmt: skip
+    return "\n\n".join(f"[{n}] {c.record.title}\n{c.record.text}" for n, c in enumerate(chunks, start=1))
 
 
 class GenerativeAnswerer:
@@ -75,17 +74,13 @@ class GenerativeAnswerer:
             raise LLMError(f"{self.describe}: the model returned an empty answer")
         yield self.verify(question, text, chunks)
 
-    def answer(self, question: str, chunks: list[RetrievedChunk]) -> Answer:
-        *_, final = self.stream(question, chunks)
-        return final
-
     def verify(self, question: str, generated: str, chunks: list[RetrievedChunk]) -> Answer:
-        passages = {n: (c.chunk.document_text, c.chunk.start, c.chunk.end) for n, c in enumerate(chunks, start=1)}
+        passages = {n: (c.record.document_text, c.record.start, c.record.end) for n, c in enumerate(chunks, start=1)}
         checked = check_answer(generated, passages, self.encode)
         refused_by_model = REFUSAL.lower().rstrip(".") in generated.lower()
         kept = [s for s in checked if s.verdict == "supported"] if self.strict else checked
         kept = [s for s in kept if REFUSAL.lower().rstrip(".") not in s.text.lower()]
-        related = [_citation(i, c, 0.0) for i, c in enumerate(chunks[:3], start=1)]
+        related = [_cite_passage(i, c, 0.0) for i, c in enumerate(chunks[:3], start=1)]
         if not any(s.verdict == "supported" for s in kept):
             # No answer text without evidence: unsupported sentences are shown only beside supported ones.
             notice = None if refused_by_model else (
@@ -100,7 +95,7 @@ class GenerativeAnswerer:
         citations = []
         for source, n in renumber.items():
             best = max((s.support for s in kept if source in s.cites), default=0.0)
-            citations.append(_citation(n, chunks[source - 1], best))
+            citations.append(_cite_passage(n, chunks[source - 1], best))
         sentences = [AnswerSentence(s.text, [renumber[n] for n in s.cites], s.support, s.verdict) for s in kept]
         text = " ".join(s.text + "".join(f" [{n}]" for n in s.cites) for s in sentences)
         supported = [s.support for s in kept if s.verdict == "supported"]
@@ -116,7 +111,5 @@ class GenerativeAnswerer:
             raise LLMError(f"{self.describe}: {type(exc).__name__}: {exc}") from exc
 
 
-def _citation(n: int, chunk: RetrievedChunk, support: float) -> Citation:
-    record = chunk.chunk
-    quote = record.document_text[record.start : record.end]
-    return Citation(n, record.title, record.path, record.start, record.end, quote, support, record.doc_id, record.chunk_id)
+def _cite_passage(n: int, chunk: RetrievedChunk, support: float) -> Citation:
+    return cite(n, chunk.record, chunk.record.start, chunk.record.end, support)

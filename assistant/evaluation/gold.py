@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.answer import Answer
-from assistant.service import Assistant
+from assistant.answering.answer import Answer
+from assistant.facade import Assistant
 
 GATE_METRICS = ("answered_with_cited_fact", "refused_unanswerable")
 BATCH_METRICS = (*GATE_METRICS, "useful", "false_assertion", "answered_share", "confident_precision")
@@ -202,7 +202,7 @@ def batch_metrics(results: list[GoldResult], cuts: list[int]) -> list[dict]:
 
 def evaluate(assistant: Assistant, gold_path: Path, mode: str | None = None, batches: list[int] | None = None) -> dict:
     """Answer every gold question and return the report: metrics and every question's outcome."""
-    from assistant.llm import describe
+    from assistant.answering.llm import describe
 
     mode = mode or assistant.answer_modes[-1]
     results = run_gold(assistant, load_gold(gold_path), mode)

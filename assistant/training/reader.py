@@ -9,7 +9,8 @@
    (SQuAD 2.0's near-misses), and near-misses of our own: an answerable question with one of its
    numbers or names swapped for another, against the sentence that answered the original;
 2. fine-tuning from the bundled all-MiniLM-L6-v2 weights with a one-logit head (BCE loss);
-3. export to ONNX and dynamic int8 quantisation (onnxruntime), kept only if it agrees with fp32;
+3. export to ONNX and dynamic int8 quantisation (onnxruntime, per-channel weights); the reader runs
+   it in the form whose integer products are exact on each CPU (``assistant/inference.py``);
 4. the calibration (assistant/reader.py, ``Calibration``): two logistic models fitted on the
    VALIDATION articles, run through the same candidate features the answerer computes, and the
    answer threshold with the best balanced accuracy there;
@@ -30,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answer import READ_LIMIT
-from assistant.text import match_terms, sentence_spans
+from assistant.answering.extractive import READ_LIMIT
+from assistant.text_analysis import match_terms, sentence_spans
 
 VALIDATION_ARTICLES = {"Computational_complexity_theory", "Islamism"}
 TEST_ARTICLES = {"Normans", "Huguenot", "Steam_engine"}
@@ -249,12 +250,17 @@ def export(model, tokenizer, folder: Path, quantize: bool) -> Path:
         tokenizer.save_pretrained(scratch)
         shutil.copy(Path(scratch) / "tokenizer.json", folder / "tokenizer.json")
     if quantize:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        quantize_dynamic(str(fp32), str(folder / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True)
+        quantize_int8(fp32, folder / "model.onnx")
     else:
         shutil.copy(fp32, folder / "model.onnx")
     return fp32
+
+
+def quantize_int8(fp32: Path, target: Path) -> None:
+    """Dynamic int8 with per-channel int8 weights (exact on every CPU as the reader loads it: assistant/inference.py)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, per_channel=True)
 
 
 # --- calibration and held-out measurement ------------------------------------------------------------
@@ -262,7 +268,7 @@ def export(model, tokenizer, folder: Path, quantize: bool) -> Path:
 
 def idf_from(texts: list[str]):
     """BM25's idf over these texts, as the index computes it over the chunks."""
-    from assistant.text import terms
+    from assistant.text_analysis import terms
 
     n = len(texts)
     df: dict[str, int] = defaultdict(int)
@@ -287,9 +293,9 @@ def _answer_in(sentence: str, row: dict) -> bool:
 
 def simulate(rows: list[dict], encoder, reader, top_k: int = 5) -> list[Example]:
     """Each question against its own article's paragraphs (top_k by cosine) and against another article's."""
-    from assistant.answer import ExtractiveAnswerer
+    from assistant.answering.extractive import ExtractiveAnswerer
+    from assistant.index.catalog import ChunkRecord
     from assistant.retrieval import RetrievedChunk
-    from assistant.store import ChunkRecord
 
     by_article: dict[str, list[str]] = defaultdict(list)
     for row in rows:
@@ -320,25 +326,11 @@ def simulate(rows: list[dict], encoder, reader, top_k: int = 5) -> list[Example]
     return examples
 
 
-def fit_logistic(features: list[dict[str, float]], labels: list[int], seed: int):
-    from sklearn.linear_model import LogisticRegression
-
-    from assistant.reader import Logistic
-
-    names = list(features[0])
-    x = np.array([[f[name] for name in names] for f in features], dtype=np.float64)
-    mean, scale = x.mean(0), x.std(0)
-    scale[scale < 1e-6] = 1.0  # a feature constant in the fit must not blow up when it varies at run time
-    model = LogisticRegression(C=1.0, max_iter=1000, random_state=seed).fit((x - mean) / scale, labels)
-    return Logistic(names, model.coef_[0].round(6).tolist(), round(float(model.intercept_[0]), 6), mean.tolist(), scale.tolist())
-
-
 def fit_calibration(examples: list[Example], seed: int):
     """Two logistic models, and the answer threshold that best separates answerable from near-miss validation questions."""
-    from assistant.answer import answer_features, related_features
-    from assistant.reader import Calibration
+    from assistant.answering.calibration import UNREAD_LOGIT, Calibration, answer_features, fit_logistic, related_features
 
-    read = [(e, c) for e in examples if e.on_topic for c in e.candidates if c.reader > -10.0]
+    read = [(e, c) for e in examples if e.on_topic for c in e.candidates if c.reader_logit > UNREAD_LOGIT]
     answer = fit_logistic([answer_features(c) for _, c in read], [int(_answer_in(c.text, e.row)) for e, c in read], seed)
     related = fit_logistic([related_features(e.candidates) for e in examples], [int(e.on_topic) for e in examples], seed)
     calibration = Calibration(answer, related, 0.5, 0.5)
@@ -350,7 +342,7 @@ def fit_calibration(examples: list[Example], seed: int):
 
 def decide(examples: list[Example], calibration) -> list[tuple[float, bool, dict]]:
     """(confidence, whether the best sentence holds the answer, example's row) per on-topic example."""
-    from assistant.answer import answer_features
+    from assistant.answering.calibration import answer_features
 
     out = []
     for example in examples:
@@ -373,9 +365,14 @@ def best_threshold(scores: list[float], answerable: list[bool]) -> float:
 
 def reader_scores(examples: list[Example], rows: list[tuple[float, bool, dict]]) -> list[float]:
     """The reader alone, per decided row: its best logit over the question's own paragraph (the plain recipe's measure)."""
+    from assistant.answering.calibration import UNREAD_LOGIT
+
     own = {e.row["id"]: e for e in examples if e.on_topic}
     return [
-        max((c.reader for c in own[row["id"]].candidates if c.chunk.chunk.document_text == row["context"]), default=-10.0)
+        max(
+            (c.reader_logit for c in own[row["id"]].candidates if c.passage.record.document_text == row["context"]),
+            default=UNREAD_LOGIT,
+        )
         for _, _, row in rows
     ]
 
@@ -407,7 +404,7 @@ def measure(examples: list[Example], calibration, reader_threshold: float) -> di
 
 
 def _related(example: Example) -> dict[str, float]:
-    from assistant.answer import related_features
+    from assistant.answering.calibration import related_features
 
     return related_features(example.candidates)
 
@@ -485,8 +482,9 @@ def calibrate_and_measure(data: dict[str, list], out_dir: Path, seed: int, fp32_
     import shutil
     import tempfile
 
-    from assistant.embedding import Encoder
-    from assistant.reader import Calibration, Logistic, Reader
+    from assistant.answering.calibration import Calibration, Logistic
+    from assistant.answering.reader import Reader
+    from assistant.index.embedding import Encoder
     from assistant.settings import bundled_model_path
 
     neutral = Logistic(["reader"], [1.0], 0.0, [0.0], [1.0])
@@ -567,6 +565,7 @@ def write_card(out_dir: Path, figures: dict, calibration) -> None:
         f"- `{name}`: {' '.join(f'{w:+.3f}·{f}' for f, w in zip(model.features, model.weights))} {model.bias:+.3f}"
         for name, model in (("answer", calibration.answer), ("related", calibration.related))
     )
+    weights_format = "int8 (dynamic, per-channel)" if recipe["quantized"] else "fp32"
     card = f"""# Reader model card
 
 A cross-encoder that scores how well a sentence answers a question, and a calibration that turns
@@ -574,7 +573,7 @@ its score and the answerer's term signals into probabilities. Used by `assistant
 through `assistant/reader.py`; made by `assistant train-reader` (`assistant/train_reader.py`).
 
 - Architecture: BERT, 6 layers, 384 wide (MiniLM-L6, 22M parameters), one-logit head.
-- Weights: ONNX, {'int8 (dynamic, per-channel)' if recipe['quantized'] else 'fp32'}, run with onnxruntime.
+- Weights: ONNX, {weights_format}, run with onnxruntime.
   Input: `[CLS] question [SEP] sentence [SEP]`, at most 256 word pieces (the longer side is cut first).
 - Licence of the model: Apache-2.0 for the code and base weights; the fine-tuning data includes
   CC BY-SA material (SQuAD 2.0, MLQA, AdvGLUE), whose attribution and share-alike terms we follow
@@ -584,20 +583,20 @@ through `assistant/reader.py`; made by `assistant train-reader` (`assistant/trai
 
 {SOURCES}
 
-Held out by whole article: VALIDATION = {', '.join(sorted(VALIDATION_ARTICLES))};
-TEST = {', '.join(sorted(TEST_ARTICLES))} (SQuAD 2.0 dev, where every unanswerable question is a
+Held out by whole article: VALIDATION = {", ".join(sorted(VALIDATION_ARTICLES))};
+TEST = {", ".join(sorted(TEST_ARTICLES))} (SQuAD 2.0 dev, where every unanswerable question is a
 near-miss written against the same paragraph). Nothing of the project's `tests/evalsets` was used.
 
 ## Recipe (seeded, `assistant train-reader`)
 
-- {recipe['pairs']:,} pairs ({recipe['positives']:,} positive): the answer sentence; the {HARD_NEGATIVES} sentences of the
+- {recipe["pairs"]:,} pairs ({recipe["positives"]:,} positive): the answer sentence; the {HARD_NEGATIVES} sentences of the
   passage sharing most terms with the question and {RANDOM_NEGATIVES} random one; the closest sentences of an
   unanswerable question's passage; a number or name of the question swapped for another
   ({SWAP_SHARE:.0%} of answerable questions) against the sentence that answered the original.
-- {recipe['epochs']} epoch(s), batch {recipe['batch_size']}, learning rate {recipe['learning_rate']}, linear warm-up and decay,
-  BCE loss, bf16 autocast, max {recipe['max_length']} word pieces, seed {recipe['seed']}; fine-tuning took
-  {recipe['train_seconds'] / 60:.0f} minutes on the {recipe['device']}, the rest of the command (export, calibration, measurement)
-  {(recipe['total_seconds'] - (0 if recipe.get('reused_checkpoint') else recipe['train_seconds'])) / 60:.0f} minutes.
+- {recipe["epochs"]} epoch(s), batch {recipe["batch_size"]}, learning rate {recipe["learning_rate"]}, linear warm-up and decay,
+  BCE loss, bf16 autocast, max {recipe["max_length"]} word pieces, seed {recipe["seed"]}; fine-tuning took
+  {recipe["train_seconds"] / 60:.0f} minutes on the {recipe["device"]}, the rest of the command (export, calibration, measurement)
+  {(recipe["total_seconds"] - (0 if recipe.get("reused_checkpoint") else recipe["train_seconds"])) / 60:.0f} minutes.
 - Calibration: two logistic regressions fitted on VALIDATION, run through the answerer's own
   candidate stage over simulated retrieval (the question's top-5 paragraphs of its article by
   cosine; and of another article, for "nothing here is about it"). The answer threshold

@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.evaluate import load_gold
-from assistant.service import Assistant
+from assistant.evaluation.gold import load_gold
+from assistant.facade import Assistant
+from assistant.inference import cpu_description
 from assistant.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def bench_settings(index_dir: Path, **values) -> Settings:
@@ -81,14 +82,44 @@ def bench_ingest(scifact: Path, docs: int, workdir: Path) -> dict:
         "ingest_chunks_per_s": round(ingest_rate, 1),
         "raw_encode_chunks_per_s": round(raw_rate, 1),
         "encoder_alone_chunks_per_s": round(encoder_rate, 1),
-        "encoder_precision": "bf16 (OpenVINO)" if assistant.encoder.use_bf16 else "fp32 (ONNX Runtime)",
+        "encoder_precision": f"{assistant.encoder.bulk_precision} (OpenVINO)",
         "ratio": round(ingest_rate / raw_rate, 2),
     }
     del model
+    figures |= bench_whole_process(corpus, texts, workdir)
     peer = bench_peer_ingest(corpus, assistant.settings, workdir / "peer-chroma")
     if peer:
         figures |= peer | {"peer_ratio": round(ingest_rate / peer["peer_chunks_per_s"], 2)}
     return figures
+
+
+PLAIN_ENCODE = """
+import json, sys
+from sentence_transformers import SentenceTransformer
+texts = json.load(open(sys.argv[2], encoding="utf-8"))
+SentenceTransformer(sys.argv[1], device="cpu").encode(texts, batch_size=32, normalize_embeddings=True)
+"""
+
+
+def bench_whole_process(corpus: Path, texts: list[str], workdir: Path) -> dict:
+    """`assistant ingest` into a fresh index folder (its first ONNX export included) against a process that
+    loads sentence-transformers and encodes the same texts (title + chunk, as the catalog records them):
+    both timed from process start to exit."""
+    texts_file = workdir / "indexed-texts.json"
+    texts_file.write_text(json.dumps(texts), encoding="utf-8")
+    walls = {}
+    for name, command in (
+        ("ingest", [str(Path(sys.executable).parent / "assistant"), "ingest", str(corpus)]),
+        ("plain", [sys.executable, "-c", PLAIN_ENCODE, str(Settings().resolved_model_path()), str(texts_file)]),
+    ):
+        started = time.perf_counter()
+        subprocess.run(command, env=bench_env(workdir / "whole-process-index"), check=True, capture_output=True)
+        walls[name] = time.perf_counter() - started
+    return {
+        "whole_process_ingest_s": round(walls["ingest"], 1),
+        "whole_process_plain_encode_s": round(walls["plain"], 1),
+        "whole_process_ratio": round(walls["plain"] / walls["ingest"], 2),
+    }
 
 
 def bench_peer_ingest(corpus: Path, settings: Settings, chroma_dir: Path) -> dict | None:
@@ -230,7 +261,7 @@ def directory_mb(path: Path) -> float:
 
 def worker_ingest(args) -> None:
     """Subprocess: ingest the scale corpus with replayed vectors; prints the report as JSON."""
-    from assistant.ingest import ingest
+    from assistant.ingest.pipeline import ingest
 
     settings = bench_settings(args.index, corpus_dir=args.corpus)
     base = Assistant(bench_settings(args.cache))
@@ -242,7 +273,7 @@ def worker_ingest(args) -> None:
 
 def worker_serve(args) -> None:
     """Subprocess: open an index, answer SciFact queries warm, then delete one document; prints JSON."""
-    from assistant.ingest import delete_documents
+    from assistant.ingest.pipeline import delete_documents
 
     assistant = Assistant(bench_settings(args.index, corpus_dir=args.corpus))
     queries = [json.loads(line)["text"] for line in (args.scifact / "queries.jsonl").open(encoding="utf-8")][: args.queries]
@@ -342,7 +373,7 @@ def main(argv: list[str] | None = None) -> None:
         {"ingest": worker_ingest, "serve": worker_serve}[args.worker](args)
         return
 
-    results: dict = {"settings": {"chroma_url": Settings().chroma_url or "embedded"}}
+    results: dict = {"settings": {"chroma_url": Settings().chroma_url or "embedded", "cpu": cpu_description()}}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -368,14 +399,21 @@ def met(ok: bool) -> str:
 
 
 def report_table(results: dict) -> str:
-    lines = ["| measure | value | goal |", "|---|---|---|"]
+    lines = [f"On {results['settings']['cpu']}.", "", "| measure | value | goal |", "|---|---|---|"]
     if "ingest" in results:
         i = results["ingest"]
         lines += [
             f"| ingest, {i['documents']} SciFact abstracts ({i['chunks']} chunks) | {i['ingest_chunks_per_s']} chunks/s | |",
             f"| raw `SentenceTransformer.encode`, same chunks | {i['raw_encode_chunks_per_s']} chunks/s | |",
-            f"| ingest / raw encode | {i['ratio']} | ≥ 1.0 |",
+            f"| ingest / raw encode | {i['ratio']} | |",
         ]
+        if "whole_process_ratio" in i:
+            lines += [
+                f"| whole process: `assistant ingest` into a fresh index (ONNX export included) / a process encoding "
+                f"the same texts with sentence-transformers | {i['whole_process_ingest_s']} / "
+                f"{i['whole_process_plain_encode_s']} s = {i['whole_process_ratio']} × | "
+                f"≥ 1.0 ({met(i['whole_process_ratio'] >= 1.0)}) |"
+            ]
         if "peer_ratio" in i:
             goal = met(i["peer_ratio"] >= 3)
             peer = f"LlamaIndex default pipeline, same files and model ({i['peer_chunks']} chunks)"

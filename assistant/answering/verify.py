@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.text import match_terms, numbers, same_term, sentence_spans
+from assistant.text_analysis import match_terms, numbers, same_term, sentence_spans
 
 SUPPORTED = 0.8  # a sentence at or above this support counts as supported
 MIN_SIMILARITY = 0.5  # and its meaning must be this close (cosine) to the passage sentence it leans on

@@ -8,7 +8,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from assistant.answer import Answer, ExtractiveAnswerer
+from assistant.answering.answer import Answer
+from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.settings import Settings
 
 # A question that leans on the conversation: a pronoun standing for something said before, or a "what about ...".
@@ -52,7 +53,7 @@ class Assistant:
     @property
     def encoder(self):
         if self._encoder is None:
-            from assistant.embedding import Encoder
+            from assistant.index.embedding import Encoder
 
             self._encoder = Encoder.for_settings(self.settings)
         return self._encoder
@@ -61,7 +62,7 @@ class Assistant:
     def reader(self):
         """The trained reader; raises ReaderError naming a missing or corrupt file."""
         if self._reader is None:
-            from assistant.reader import READER_DIR, Reader
+            from assistant.answering.reader import READER_DIR, Reader
 
             self._reader = Reader(self.settings.reader_path or READER_DIR)
         return self._reader
@@ -70,7 +71,7 @@ class Assistant:
     def index(self):
         """The open index; raises NoIndexError when there is none, IndexMismatchError when it was built otherwise."""
         if self._index is None:
-            from assistant.store import Index
+            from assistant.index.store import Index
 
             index = Index(self.settings)
             index.check_compatible(self.encoder.fingerprint, self.encoder.dim)
@@ -78,7 +79,7 @@ class Assistant:
         return self._index
 
     def ingest(self, paths: list[Path] | None = None, *, rebuild: bool = False):
-        from assistant.ingest import ingest
+        from assistant.ingest.pipeline import ingest
 
         try:
             return ingest(self.settings, paths, rebuild=rebuild, encoder=self.encoder)
@@ -101,8 +102,8 @@ class Assistant:
 
     def upload(self, name: str, data: bytes):
         """Store an upload under the corpus folder and index it; UploadError (and nothing written) if refused."""
-        from assistant.store import IndexLockedError
-        from assistant.uploads import UploadError, check_upload
+        from assistant.index.lock import IndexLockedError
+        from assistant.ingest.uploads import UploadError, check_upload
 
         clean = check_upload(name, data, int(self.settings.max_upload_mb * 1e6))
         corpus = self.settings.corpus_dir
@@ -125,7 +126,7 @@ class Assistant:
 
     def delete(self, doc_id: str) -> str | None:
         """Remove a document from the index and, when it lives under the corpus folder, from the corpus; its path."""
-        from assistant.ingest import delete_documents
+        from assistant.ingest.pipeline import delete_documents
 
         try:
             removed = delete_documents(self.settings, [doc_id], files_under=self.settings.corpus_dir)
@@ -153,7 +154,7 @@ class Assistant:
         started = time.perf_counter()
         notice = None
         if mode == "generative":
-            from assistant.llm import LLMError
+            from assistant.answering.llm import LLMError
 
             try:
                 generator = self.generator
@@ -183,8 +184,8 @@ class Assistant:
     @property
     def generator(self):
         if self._generator is None:
-            from assistant.generate import GenerativeAnswerer
-            from assistant.llm import describe, make_llm
+            from assistant.answering.generative import GenerativeAnswerer
+            from assistant.answering.llm import describe, make_llm
 
             self._generator = GenerativeAnswerer(
                 make_llm(self.settings), self.encoder.encode, self.settings.llm_strict, describe(self.settings)
@@ -209,19 +210,19 @@ class Assistant:
     def _finish(answer: Answer, chunks, started: float, retrieved: float) -> Answer:
         # The reader re-orders the passages (a stable sort: retrieval order breaks ties and orders the unread).
         scores = answer.passage_scores
-        order = sorted(range(len(chunks)), key=lambda i: -scores.get(chunks[i].chunk.chunk_id, -1.0))
+        order = sorted(range(len(chunks)), key=lambda i: -scores.get(chunks[i].record.chunk_id, -1.0))
         answer.retrieved = []
         for rank, i in enumerate(order, start=1):
-            c, reader = chunks[i], scores.get(chunks[i].chunk.chunk_id)
+            c, reader = chunks[i], scores.get(chunks[i].record.chunk_id)
             answer.retrieved.append({
                 "rank": rank,
                 "retrieval_rank": i + 1,
-                "chunk_id": c.chunk.chunk_id,
-                "doc_id": c.chunk.doc_id,
-                "path": c.chunk.path,
-                "start": c.chunk.start,
-                "end": c.chunk.end,
-                "text": c.chunk.document_text[c.chunk.start : c.chunk.end],
+                "chunk_id": c.record.chunk_id,
+                "doc_id": c.record.doc_id,
+                "path": c.record.path,
+                "start": c.record.start,
+                "end": c.record.end,
+                "text": c.record.text,
                 "score": round(c.score, 5),
                 "dense": round(c.dense, 4),
                 "reader": None if reader is None else round(reader, 4),

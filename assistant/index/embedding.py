@@ -5,10 +5,11 @@ normalisation built in; afterwards every process loads it in ~0.2 s instead of t
 importing sentence-transformers takes, which keeps a cold `assistant ask` short. A test checks
 that its vectors match `SentenceTransformer.encode` on the same texts.
 
-Large batches (ingest) run the same ONNX file in OpenVINO's runtime with bfloat16 inference where
-the CPU computes bf16 natively (avx512_bf16 / AMX): vectors within cosine 0.999 of fp32 (a test
-checks it), so both kinds mix in one index; the measured speed-up is in the README's benchmark.
-Queries stay on ONNX Runtime fp32 (it loads faster than OpenVINO compiles).
+Large batches (ingest) run the same ONNX file in OpenVINO's runtime: in bfloat16 where the CPU
+computes it natively (avx512_bf16 / AMX), vectors within cosine 0.999 of fp32 (a test checks it),
+and in fp32 elsewhere, where OpenVINO is faster than both ONNX Runtime and torch on AVX2 (README,
+"Same answers on every CPU"). Queries stay on ONNX Runtime fp32 (it loads faster than OpenVINO
+compiles), so a question's vector is the same on every CPU.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from assistant.inference import cpu_has_native_bf16, onnx_session
+
 if TYPE_CHECKING:
     from assistant.settings import Settings
 
-BF16_MIN_BATCH = 512  # below this, compiling the OpenVINO model costs more than bf16 saves
+BULK_MIN_BATCH = 512  # below this, compiling the OpenVINO model costs more than it saves
 
 
 def model_fingerprint(model_path: Path) -> str:
@@ -69,7 +72,7 @@ class Encoder:
         self.dim = int(self._session.get_outputs()[0].shape[-1])
         self._recent: dict[str, np.ndarray] = {}
         self.use_bf16 = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
-        self._bf16_model = None  # OpenVINO's compiled model, made on the first large batch
+        self._bulk_model = None  # OpenVINO's compiled model, made on the first large batch
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Encoder:
@@ -89,13 +92,13 @@ class Encoder:
     def encode(self, texts: list[str], batch_size: int = 32, *, bulk: bool | None = None) -> np.ndarray:
         """One unit-length vector per text; batches are length-sorted to waste little on padding.
 
-        ``bulk`` (default: at least BF16_MIN_BATCH texts) runs the bf16 path where the CPU has it;
+        ``bulk`` (default: at least BULK_MIN_BATCH texts) runs OpenVINO, in bf16 where the CPU has it;
         ingest sets it for every group of a large ingest, so its last, smaller group is no slower.
         """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self.use_bf16 and (len(texts) >= BF16_MIN_BATCH if bulk is None else bulk):
-            return self._encode_bf16(texts, batch_size)
+        if len(texts) >= BULK_MIN_BATCH if bulk is None else bulk:
+            return self._encode_bulk(texts, batch_size)
         return self._run_batches(texts, batch_size, lambda feed: self._session.run(None, feed)[0])
 
     def _run_batches(self, texts: list[str], batch_size: int, run) -> np.ndarray:
@@ -112,41 +115,20 @@ class Encoder:
             vectors[batch] = run(feed)
         return vectors
 
-    def _encode_bf16(self, texts: list[str], batch_size: int) -> np.ndarray:
-        if self._bf16_model is None:
+    @property
+    def bulk_precision(self) -> str:
+        return "bf16" if self.use_bf16 else "f32"
+
+    def _encode_bulk(self, texts: list[str], batch_size: int) -> np.ndarray:
+        if self._bulk_model is None:
             import openvino
 
-            self._bf16_model = openvino.Core().compile_model(
-                str(self.onnx_file), "CPU", {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"}
+            self._bulk_model = openvino.Core().compile_model(
+                str(self.onnx_file), "CPU", {"INFERENCE_PRECISION_HINT": self.bulk_precision, "PERFORMANCE_HINT": "LATENCY"}
             )
-        request = self._bf16_model.create_infer_request()
+        request = self._bulk_model.create_infer_request()
         vectors = self._run_batches(texts, batch_size, lambda feed: request.infer(feed)[0])
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)  # normalised again, in fp32
-
-
-def onnx_session(model_file: Path, threads: int = 0):
-    """An ONNX Runtime CPU session whose idle threads sleep instead of spinning.
-
-    A process holds two sessions (encoder and reader) on a few cores: with ORT's default spinning,
-    one session's idle threads steal the cores the other is computing on (10k-chunk warm `ask`
-    p50 65-90 ms with spinning, 42-49 ms without, same machine and run; README, benchmark).
-    """
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively; emulated bf16 is slower than fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def export_onnx(model_path: Path, onnx_file: Path) -> None:

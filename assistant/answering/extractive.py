@@ -1,6 +1,6 @@
-"""Answer: an extractive synthesizer that needs no LLM.
+"""The extractive answerer: answers with the documents' own sentences, and needs no LLM.
 
-The trained reader (assistant/reader.py) scores the sentences of the retrieved passages against
+The trained reader (reader.py) scores the sentences of the retrieved passages against
 the question; its calibration weighs that score with the term evidence computed here and gives
 each sentence a probability of stating the answer. Three outcomes:
 
@@ -15,14 +15,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
-from assistant.reader import Reader
+from assistant.answering.answer import NOT_STATED, REFUSAL, Answer, AnswerSentence, Citation, cite
+from assistant.answering.calibration import UNREAD_LOGIT, answer_features, related_features
+from assistant.answering.reader import Reader
 from assistant.retrieval import RetrievedChunk
-from assistant.text import QUESTION_WORDS, match_terms, match_terms_of, numbers, same_term, sentence_spans, terms
-from assistant.verify import support
-
-REFUSAL = "The corpus does not answer this question."
+from assistant.text_analysis import QUESTION_WORDS, match_terms, match_terms_of, numbers, same_term, sentence_spans, terms
 
 # The kind of thing a question asks for, and a test that a sentence contains such a thing.
 # The question patterns are matched at the question's first wh-word only: a later "when" or
@@ -67,74 +66,12 @@ CATEGORY_WEIGHT = 0.25
 READ_LIMIT = 8
 QUOTED_PASSAGES = 2  # closest sentences quoted when the documents do not state the answer
 
-NOT_STATED = "The documents do not state this directly."
-
-
-@dataclass(frozen=True)
-class Citation:
-    n: int
-    title: str
-    path: str
-    start: int
-    end: int
-    quote: str
-    support: float
-    doc_id: str
-    chunk_id: str
-
-
-@dataclass(frozen=True)
-class AnswerSentence:
-    text: str
-    cites: list[int]
-    support: float
-    verdict: str = "supported"  # "supported", "unsupported" (shown marked), "uncited", or "quoted" (the source itself)
-
-
-@dataclass
-class Answer:
-    question: str
-    answer: str
-    abstained: bool  # true unless the outcome is "answered"
-    sentences: list[AnswerSentence]
-    citations: list[Citation]
-    related: list[Citation]
-    evidence: float  # the best sentence's term evidence (lexical), kept for comparison with older reports
-    timings: dict[str, float] = field(default_factory=dict)
-    retrieved: list[dict] = field(default_factory=list)  # the passages retrieved, best first (set by the service)
-    mode: str = "extractive"  # or "generative"
-    notice: str | None = None  # e.g. why a generative answer fell back to the extractive answerer
-    outcome: str = ""  # "answered", "not_stated" or "not_found"; derived from abstained when not given
-    confidence: float | None = None  # calibrated probability that the best sentence states the answer
-    passage_scores: dict[str, float] = field(default_factory=dict, repr=False)  # chunk id -> its best sentence's probability
-
-    def __post_init__(self):
-        if not self.outcome:
-            self.outcome = "not_found" if self.abstained else "answered"
-
-    def to_json(self) -> dict:
-        return {
-            "question": self.question,
-            "mode": self.mode,
-            "notice": self.notice,
-            "outcome": self.outcome,
-            "confidence": None if self.confidence is None else round(self.confidence, 3),
-            "answer": self.answer,
-            "abstained": self.abstained,
-            "evidence": round(self.evidence, 3),
-            "sentences": [asdict(s) for s in self.sentences],
-            "citations": [asdict(c) for c in self.citations],
-            "related": [asdict(c) for c in self.related],
-            "retrieved": self.retrieved,
-            "timings": {k: round(v, 2) for k, v in self.timings.items()},
-        }
-
 
 @dataclass
 class Candidate:
     """One sentence of a retrieved passage, with the signals the calibration weighs."""
 
-    chunk: RetrievedChunk
+    passage: RetrievedChunk
     rank: int  # the passage's retrieval rank, 0 first
     start: int
     end: int
@@ -143,7 +80,7 @@ class Candidate:
     context: float  # the same for terms of the earlier turn (follow-ups)
     kind_ok: bool
     numbers_ok: bool
-    reader: float = -10.0  # the reader's logit; sentences it did not read keep this floor
+    reader_logit: float = UNREAD_LOGIT  # sentences the reader did not read keep this floor
     probability: float = 0.0  # calibrated: the sentence states the answer
 
     @property
@@ -154,30 +91,7 @@ class Candidate:
     @property
     def prior(self) -> float:
         """Order in which sentences are read when there are more than READ_LIMIT."""
-        return self.lexical + 0.25 * self.context + 0.3 * self.chunk.dense
-
-
-def answer_features(candidate: Candidate) -> dict[str, float]:
-    """What the answer calibration weighs for one sentence (assistant/reader.py, Calibration.answer)."""
-    return {
-        "reader": candidate.reader,
-        "coverage": candidate.coverage,
-        "kind_ok": float(candidate.kind_ok),
-        "numbers_ok": float(candidate.numbers_ok),
-        "dense": candidate.chunk.dense,
-        "first_passage": float(candidate.rank == 0),
-    }
-
-
-def related_features(candidates: list[Candidate]) -> dict[str, float]:
-    """What the relatedness calibration weighs: are the retrieved passages about the question at all?"""
-    if not candidates:
-        return {"best_reader": -10.0, "best_coverage": 0.0, "best_dense": 0.0}
-    return {
-        "best_reader": max(c.reader for c in candidates),
-        "best_coverage": max(c.coverage for c in candidates),
-        "best_dense": max(c.chunk.dense for c in candidates),
-    }
+        return self.lexical + 0.25 * self.context + 0.3 * self.passage.dense
 
 
 class ExtractiveAnswerer:
@@ -198,7 +112,7 @@ class ExtractiveAnswerer:
         answer = self._decide(question, candidates)
         answer.passage_scores = {}
         for candidate in candidates:  # best first, so the first seen is each passage's best sentence
-            answer.passage_scores.setdefault(candidate.chunk.chunk.chunk_id, candidate.probability)
+            answer.passage_scores.setdefault(candidate.passage.record.chunk_id, candidate.probability)
         return answer
 
     def _decide(self, question: str, candidates: list[Candidate]) -> Answer:
@@ -229,7 +143,7 @@ class ExtractiveAnswerer:
             citations, sentences = self._cite(closest, quoted=True)
             label = "The closest passage:" if len(sentences) == 1 else "The closest passages:"
             quotes = " ".join(f"\u201c{s.text}\u201d [{s.cites[0]}]" for s in sentences)
-            related = self._related(candidates, exclude={c.chunk.chunk.chunk_id for c in closest})
+            related = self._related(candidates, exclude={c.passage.record.chunk_id for c in closest})
             return Answer(
                 question, f"{NOT_STATED} {label} {quotes}", True, sentences, citations, related, evidence,
                 outcome="not_stated", confidence=confidence,
@@ -249,23 +163,25 @@ class ExtractiveAnswerer:
             # A follow-up is read with the turn it leans on: "What did the union say about it?" needs "it".
             logits = self.reader.score(f"{context} {question}".strip(), [c.text for c in read])
             for candidate, logit in zip(read, logits):
-                candidate.reader = float(logit)
+                candidate.reader_logit = float(logit)
         return candidates
 
     @staticmethod
     def _cite(chosen: list[Candidate], quoted: bool) -> tuple[list[Citation], list[AnswerSentence]]:
         citations, sentences = [], []
         for n, candidate in enumerate(chosen, start=1):
-            quote = candidate.chunk.chunk.document_text[candidate.start : candidate.end]
-            score = 1.0 if quoted else support(candidate.text, quote)
-            citations.append(_citation(n, candidate.start, candidate.end, candidate.chunk, support=score))
-            sentences.append(AnswerSentence(candidate.text, [n], score, "quoted" if quoted else "supported"))
+            # The sentence is the document's own text at the cited span, so its support is 1.0 by construction;
+            # only generated text needs checking against its source (verify.check_answer, the generative path).
+            citations.append(cite(n, candidate.passage.record, candidate.start, candidate.end, support=1.0))
+            sentences.append(AnswerSentence(candidate.text, [n], 1.0, "quoted" if quoted else "supported"))
         return citations, sentences
 
     @staticmethod
     def _related(candidates: list[Candidate], exclude: frozenset[str] | set[str] = frozenset()) -> list[Citation]:
-        picked = [c for c in _by_chunk(candidates) if c.chunk.chunk.chunk_id not in exclude]
-        return [_citation(i + 1, c.chunk.chunk.start, c.chunk.chunk.end, c.chunk, support=0.0) for i, c in enumerate(picked[:3])]
+        picked = [c for c in _by_chunk(candidates) if c.passage.record.chunk_id not in exclude]
+        return [
+            cite(i + 1, c.passage.record, c.passage.record.start, c.passage.record.end, 0.0) for i, c in enumerate(picked[:3])
+        ]
 
     def _candidates(
         self, question: str, question_terms: list[str], context_terms: list[str], chunks: list[RetrievedChunk]
@@ -275,8 +191,8 @@ class ExtractiveAnswerer:
         found: list[tuple[RetrievedChunk, int, int, int, str]] = []
         seen: set[str] = set()
         for rank, chunk in enumerate(chunks):
-            text = chunk.chunk.document_text
-            for start, end in sentence_spans(text, chunk.chunk.start, chunk.chunk.end):
+            text = chunk.record.document_text
+            for start, end in sentence_spans(text, chunk.record.start, chunk.record.end):
                 sentence = text[start:end]
                 key = " ".join(sentence.lower().split())
                 if key not in seen:  # overlapping chunks and repeated paragraphs
@@ -326,14 +242,7 @@ def _by_chunk(candidates: list[Candidate]) -> list[Candidate]:
     """The best candidate of each chunk, best first."""
     picked, seen = [], set()
     for candidate in candidates:
-        if candidate.chunk.chunk.chunk_id not in seen:
-            seen.add(candidate.chunk.chunk.chunk_id)
+        if candidate.passage.record.chunk_id not in seen:
+            seen.add(candidate.passage.record.chunk_id)
             picked.append(candidate)
     return picked
-
-
-def _citation(n: int, start: int, end: int, chunk: RetrievedChunk, support: float) -> Citation:
-    record = chunk.chunk
-    return Citation(
-        n, record.title, record.path, start, end, record.document_text[start:end], support, record.doc_id, record.chunk_id
-    )

@@ -1,24 +1,20 @@
-"""Read: the project's trained cross-encoder scores how well each sentence answers the question.
+"""The reader: the project's trained cross-encoder scores how well each sentence answers the question.
 
 The model (``assistant/models/reader``, made by ``assistant train-reader``, model card beside it)
-is a MiniLM-L6 cross-encoder exported to ONNX and run with onnxruntime. Its logit is one signal;
-``Calibration`` turns it and the answerer's other signals into probabilities with two logistic
-models fitted on held-out training articles (never on tests/evalsets):
-
-- ``answer``: the probability that a sentence states the answer (reported as ``confidence``);
-- ``related``: the probability that the retrieved passages are about the question at all.
+is a MiniLM-L6 cross-encoder exported to ONNX (dynamic int8) and run with onnxruntime, in the form
+whose integer products are exact on this CPU (``assistant/inference.py``). Its logit is one signal of the
+calibration (``assistant/answering/calibration.py``), loaded with it.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-READER_DIR = Path(__file__).resolve().parent / "models" / "reader"
+from assistant.answering.calibration import Calibration
+
+READER_DIR = Path(__file__).resolve().parent.parent / "models" / "reader"
 MODEL_FILE, TOKENIZER_FILE, CALIBRATION_FILE = "model.onnx", "tokenizer.json", "calibration.json"
 MAX_LENGTH = 256  # word pieces of question + sentence; longer pairs lose words from the longer side first
 REBUILD = "assistant train-reader"
@@ -28,48 +24,15 @@ class ReaderError(RuntimeError):
     """The reader's files are missing or unreadable; the message names the file and how to rebuild it."""
 
 
-@dataclass
-class Logistic:
-    """p = sigmoid(bias + sum(weight * (value - mean) / scale)) over named features."""
-
-    features: list[str]
-    weights: list[float]
-    bias: float
-    mean: list[float]
-    scale: list[float]
-
-    def probability(self, values: dict[str, float]) -> float:
-        z = self.bias + sum(
-            w * (values[name] - m) / s for name, w, m, s in zip(self.features, self.weights, self.mean, self.scale)
-        )
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-
-
-@dataclass
-class Calibration:
-    answer: Logistic
-    related: Logistic
-    answer_threshold: float  # confidence at or above which the answer is stated
-    related_threshold: float  # below this, nothing in the documents is about the question
-
-    @classmethod
-    def load(cls, path: Path) -> Calibration:
-        data = json.loads(path.read_text())
-        return cls(
-            Logistic(**data["answer"]), Logistic(**data["related"]), data["answer_threshold"], data["related_threshold"]
-        )
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1))
-
-
 class Reader:
-    """Loads the ONNX cross-encoder and its calibration; raises ReaderError naming a missing or corrupt file."""
+    """Loads the ONNX cross-encoder and its calibration; raises ReaderError naming a missing or corrupt file.
 
-    def __init__(self, folder: Path = READER_DIR, threads: int = 0):
+    ``exact_natively`` overrides what the CPU's flags say of its int8 products (tests run both forms)."""
+
+    def __init__(self, folder: Path = READER_DIR, threads: int = 0, exact_natively: bool | None = None):
         from tokenizers import Tokenizer
 
-        from assistant.embedding import onnx_session
+        from assistant.inference import int8_model_for_this_cpu, onnx_session
 
         self.folder = folder
         for name in (MODEL_FILE, TOKENIZER_FILE, CALIBRATION_FILE):
@@ -78,7 +41,7 @@ class Reader:
         try:
             self.calibration = Calibration.load(folder / CALIBRATION_FILE)
             self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
-            self._session = onnx_session(folder / MODEL_FILE, threads)
+            self._session = onnx_session(int8_model_for_this_cpu(folder / MODEL_FILE, exact_natively), threads)
         except Exception as exc:  # a truncated or foreign file: say which, not a traceback from deep inside
             raise ReaderError(f"the reader in {folder} cannot be loaded ({exc}); rebuild it with `{REBUILD}`") from None
         self._tokenizer.enable_truncation(MAX_LENGTH, strategy="longest_first")

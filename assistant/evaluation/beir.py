@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+from assistant.facade import Assistant
 from assistant.retrieval import HybridRetriever, Rankings, fuse
-from assistant.service import Assistant
 from assistant.settings import Settings
 
 DEPTH_DOCS = 100  # documents ranked per query (recall@100)

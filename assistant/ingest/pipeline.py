@@ -16,11 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.chunking import Chunk, chunk_text, indexed_text
-from assistant.embedding import BF16_MIN_BATCH, Encoder
-from assistant.readers import ReadError, read_document
+from assistant.index.catalog import DocumentRecord, chunk_id
+from assistant.index.embedding import BULK_MIN_BATCH, Encoder
+from assistant.index.lexical import Bm25Index
+from assistant.index.lock import write_lock
+from assistant.index.store import Index
+from assistant.ingest.chunking import Chunk, chunk_text, indexed_text
+from assistant.ingest.loaders import ReadError, read_document
 from assistant.settings import SUPPORTED_SUFFIXES, Settings
-from assistant.store import Bm25Index, DocumentRecord, Index, chunk_id, write_lock
 
 GROUP_CHUNKS = 512  # chunks embedded and written together: the unit of progress lost to a crash
 
@@ -109,7 +112,7 @@ def ingest(
         def flush(last: bool = False) -> None:
             if pending:
                 index.catalog.set_meta(dirty=1)
-                bulk = to_embed.total >= BF16_MIN_BATCH  # a large ingest: every group in the bulk precision
+                bulk = to_embed.total >= BULK_MIN_BATCH  # a large ingest: every group on the bulk path
                 in_flight.append(_embed_group(index, encoder, pending.copy(), settings.embed_batch_size, bulk, embedding))
                 pending.clear()
             while len(in_flight) > (0 if last else 1):
@@ -312,7 +315,7 @@ def _reconcile(index: Index) -> None:
 
 def _drop_index(settings: Settings) -> None:
     """Start from empty: the collection, the catalog and BM25 (the exported encoder is kept)."""
-    from assistant.store import VectorIndex
+    from assistant.index.vectors import VectorIndex
 
     vectors = VectorIndex(settings)
     vectors.client.delete_collection(settings.collection)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from assistant.service import Assistant
+from assistant.facade import Assistant
 
 MODEL_PREFIX = "corpus-assistant"
 MAX_BODY_BYTES = 1_000_000

@@ -1,0 +1,3 @@
+from assistant.bench.run import main
+
+main()

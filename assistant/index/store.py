@@ -1,0 +1,130 @@
+"""Store: the three parts of an index and how they stay in step.
+
+- ``Catalog`` (SQLite, ``index/catalog.sqlite``): documents, their text, hashes and chunk spans.
+  It is the source of truth: a chunk exists when the catalog says so.
+- ``VectorIndex``: the chunk embeddings in Chroma, embedded (``index/chroma``) or on a server.
+- ``Bm25Index``: bm25s over the catalog's chunks (``index/bm25``), rebuilt whenever the catalog's
+  generation moves on, so it can never disagree with the catalog for long.
+
+One process writes at a time (``write_lock``); questions read without a lock, from any process.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from assistant.index.catalog import Catalog
+from assistant.index.lexical import Bm25Index
+from assistant.index.lock import IndexLockedError, write_lock
+from assistant.index.vectors import VectorIndex
+from assistant.ingest.chunking import INDEXED_TEXT
+from assistant.settings import Settings
+
+__all__ = ["Index", "IndexLockedError", "IndexMismatchError", "NoIndexError", "write_lock"]
+
+
+class NoIndexError(Exception):
+    """There is no index yet at the configured location."""
+
+
+class IndexMismatchError(Exception):
+    """The index was built with another model or chunking than the settings ask for."""
+
+
+class Index:
+    """The catalog, the vectors and BM25, opened together and checked against the settings."""
+
+    def __init__(self, settings: Settings, *, create: bool = False):
+        self.settings = settings
+        catalog_file = settings.index_dir / "catalog.sqlite"
+        if not create and not catalog_file.exists():
+            raise NoIndexError(f"no index at {settings.index_dir}")
+        self.catalog = Catalog(catalog_file)
+        self.vectors = VectorIndex(settings)
+        self._bm25: Bm25Index | None = None
+        self._bm25_stamp: tuple[int, int, int] | None = None  # of the saved index self._bm25 was loaded from
+
+    @property
+    def bm25_dir(self) -> Path:
+        return self.settings.index_dir / "bm25"
+
+    def check_compatible(self, fingerprint: str, dim: int) -> None:
+        """Refuse to mix vectors from two models, or chunks cut two ways, in one index."""
+        wanted = {
+            "model_fingerprint": fingerprint,
+            "dimension": str(dim),
+            "chunk_size": str(self.settings.chunk_size),
+            "chunk_overlap": str(self.settings.chunk_overlap),
+            "indexed_text": INDEXED_TEXT,
+        }
+        recorded = {key: self.catalog.get_meta(key) for key in wanted}
+        if all(value is None for value in recorded.values()):
+            self.catalog.set_meta(model_name=self.settings.model_name, **wanted)
+            return
+        differing = [
+            f"{key}: index has {recorded[key]}, settings give {wanted[key]}" for key in wanted if recorded[key] != wanted[key]
+        ]
+        if differing:
+            raise IndexMismatchError(
+                f"the index at {self.settings.index_dir} was built with model "
+                f"{self.catalog.get_meta('model_name')} and other settings ({'; '.join(differing)}). "
+                "Run `assistant ingest --rebuild` to rebuild it with the current settings."
+            )
+
+    def remove_document(self, doc_id: str) -> None:
+        """Its vectors (by chunk id) and its catalog rows; the caller keeps BM25 in step."""
+        self.vectors.delete_ids(self.catalog.chunk_ids(doc_id))
+        self.catalog.remove_document(doc_id)
+
+    def bm25(self) -> Bm25Index:
+        """BM25 for a question: the saved index, rebuilt first if it lags behind the catalog.
+
+        Only the holder of the write lock saves BM25. While an ingest runs (it saves a current index
+        when it finishes) a reader keeps the last saved one: retrieval drops the chunks the catalog no
+        longer lists, and new chunks are found by the dense search alone until then. With no writer
+        running the lag is a crash's doing, and the reader takes the lock and rebuilds.
+        """
+        generation = self.catalog.generation
+        if self._bm25 is not None and self._bm25.generation == generation:
+            return self._bm25
+        self._load_saved_bm25()
+        if self._bm25 is not None and self._bm25.generation == generation:
+            return self._bm25
+        try:
+            with write_lock(self.settings.index_dir):
+                self._load_saved_bm25()  # a writer may have saved a current one and let go meanwhile
+                if self._bm25 is None or self._bm25.generation != self.catalog.generation:
+                    self.rebuild_bm25()
+        except IndexLockedError:
+            if self._bm25 is None:  # the first ingest is still running: this process's own copy, not saved
+                self._bm25 = Bm25Index.from_catalog(self.catalog)
+        return self._bm25
+
+    def _load_saved_bm25(self) -> None:
+        """Load the saved index if it is not the one in memory (a writer swaps it in whole)."""
+        stamp = self._saved_bm25_stamp()
+        if stamp is None or stamp == self._bm25_stamp:
+            return
+        try:
+            loaded = Bm25Index.load(self.bm25_dir)
+        except (OSError, ValueError):  # swapped while we read it: keep what we have, try at the next question
+            return
+        if loaded is not None and self._saved_bm25_stamp() == stamp:
+            self._bm25, self._bm25_stamp = loaded, stamp
+
+    def _saved_bm25_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            saved = (self.bm25_dir / "ids.json").stat()
+        except FileNotFoundError:
+            return None
+        return saved.st_ino, saved.st_mtime_ns, saved.st_size
+
+    def rebuild_bm25(self) -> None:
+        """Rebuild BM25 from the catalog and save it; the caller holds the write lock."""
+        self._bm25 = Bm25Index.from_catalog(self.catalog)
+        self._bm25.save(self.bm25_dir)
+        self._bm25_stamp = self._saved_bm25_stamp()
+
+    def stamp_ingest(self, seconds: float) -> None:
+        self.catalog.set_meta(last_ingest=time.time(), last_ingest_seconds=round(seconds, 2))

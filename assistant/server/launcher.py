@@ -1,0 +1,72 @@
+"""The server: the chat page at / and the OpenAI-compatible API at /v1 on one port, bound to 127.0.0.1.
+
+Started by `assistant serve` (or `python app.py`, the same command): the corpus is indexed
+incrementally first, so a start embeds only what changed since the last one.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from assistant.facade import Assistant
+from assistant.index.lock import IndexLockedError
+from assistant.server.ui import CITATION_LINKS_JS, CSS, build_app
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def launch_options(host: str, auth: str | None, no_auth: bool, api_key: str | None = None) -> dict:
+    """Bind anywhere but this machine only with a password and an API key (or an explicit --no-auth)."""
+    options = {}
+    if auth:
+        user, _, password = auth.partition(":")
+        if not user or not password:
+            raise SystemExit("--auth takes user:password")
+        options["auth"] = (user, password)
+    if host not in LOCAL_HOSTS and not no_auth:
+        if not auth:
+            raise SystemExit(f"refusing to listen on {host} without --auth user:password (or --no-auth, if you mean it)")
+        if not api_key:
+            raise SystemExit(f"refusing to serve /v1 on {host} without an API key: set ASSISTANT_API_KEY (or --no-auth)")
+    return options
+
+
+def create_server(assistant: Assistant, options: dict, api_key: str | None):
+    """One FastAPI app on one port: the OpenAI-compatible /v1 routes, and the Gradio page at /."""
+    import gradio as gr
+    from fastapi import FastAPI
+
+    from assistant.server.openai_api import create_router
+
+    server = FastAPI(title="Corpus assistant", docs_url=None, redoc_url=None, openapi_url=None)
+    server.include_router(create_router(assistant, api_key))
+    blocks = build_app(assistant)
+    blocks.queue(default_concurrency_limit=8)
+    return gr.mount_gradio_app(
+        server,
+        blocks,
+        path="",
+        server_name=assistant.settings.host,
+        server_port=assistant.settings.port,
+        max_file_size=int(assistant.settings.max_upload_mb * 1_000_000),
+        css=CSS,
+        js=CITATION_LINKS_JS,
+        **options,
+    )
+
+
+def serve(assistant: Assistant, auth: str | None = None, no_auth: bool = False, ingest: bool = True) -> None:
+    """Index the corpus (unless told not to), then serve until stopped. IndexMismatchError reaches the caller."""
+    settings = assistant.settings
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    options = launch_options(settings.host, auth, no_auth, api_key)
+    if ingest:
+        try:  # incremental: embeds only what is new or changed since the last run, so start-up stays quick
+            print(assistant.ingest().summary(), file=sys.stderr)
+        except IndexLockedError as exc:  # serve the index as it stands; that ingest brings it up to date
+            print(f"assistant serve: corpus not indexed at start-up: {exc}", file=sys.stderr)
+    import uvicorn
+
+    server = create_server(assistant, options, api_key)
+    print(f"Serving the chat on http://{settings.host}:{settings.port}/ and the API on /v1", file=sys.stderr)
+    uvicorn.run(server, host=settings.host, port=settings.port, log_level="warning")
