@@ -1,4 +1,4 @@
-"""Text helpers shared by the stages: sentence spans and the index terms of a text."""
+"""Shared text analysis: sentence spans, and the stemmed terms that BM25 and the answerer match on."""
 
 from __future__ import annotations
 

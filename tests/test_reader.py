@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant.answering.reader import READER_DIR, Reader, ReaderError
-from assistant.training.reader import build_pairs
+from assistant.training.pairs import build_pairs
 from tests.conftest import SHORE_QUESTION
 
 TRAINING_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "training"

@@ -1,0 +1,1 @@
+"""The benchmark (``python -m assistant.bench``); the runtime never imports this package."""

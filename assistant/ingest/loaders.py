@@ -1,4 +1,4 @@
-"""Read: turn a file into the plain text that chunks and citations point into."""
+"""Loaders: turn a file into the plain text that chunks and citations point into (llama-index readers for PDF, DOCX, HTML)."""
 
 from __future__ import annotations
 
@@ -8,47 +8,47 @@ from pathlib import Path
 from assistant.settings import SUPPORTED_SUFFIXES
 
 
-class ReadError(Exception):
+class LoadError(Exception):
     """A file that cannot be indexed; the message says why."""
 
 
 @dataclass(frozen=True)
-class ReadDocument:
+class LoadedDocument:
     text: str
     title: str
 
 
-def read_document(path: Path) -> ReadDocument:
+def load_document(path: Path) -> LoadedDocument:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise ReadError(f"unsupported file type {suffix or '(none)'}; supported: {', '.join(SUPPORTED_SUFFIXES)}")
+        raise LoadError(f"unsupported file type {suffix or '(none)'}; supported: {', '.join(SUPPORTED_SUFFIXES)}")
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ReadError(f"cannot read: {exc.strerror or exc}") from exc
+        raise LoadError(f"cannot read: {exc.strerror or exc}") from exc
     if not raw.strip():
-        raise ReadError("empty file")
+        raise LoadError("empty file")
 
-    text = _decode_plain_text(raw) if suffix in (".txt", ".md") else _read_with_llama_index(path, suffix)
+    text = _decode_plain_text(raw) if suffix in (".txt", ".md") else _load_with_llama_index(path, suffix)
 
     if not text.strip():
-        raise ReadError("no text found in the file")
+        raise LoadError("no text found in the file")
     if "\x00" in text:
-        raise ReadError("binary content (NUL bytes) in extracted text")
-    return ReadDocument(text=text, title=_title(text, path))
+        raise LoadError("binary content (NUL bytes) in extracted text")
+    return LoadedDocument(text=text, title=_title(text, path))
 
 
 def _decode_plain_text(raw: bytes) -> str:
     # By hand: llama-index's flat-file reader silently drops undecodable bytes, and we must report them.
     if b"\x00" in raw[:8192]:
-        raise ReadError("binary content (NUL bytes), not text")
+        raise LoadError("binary content (NUL bytes), not text")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ReadError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from exc
+        raise LoadError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from exc
 
 
-def _read_with_llama_index(path: Path, suffix: str) -> str:
+def _load_with_llama_index(path: Path, suffix: str) -> str:
     from llama_index.readers.file import DocxReader, HTMLTagReader, PDFReader
 
     readers = {
@@ -60,9 +60,9 @@ def _read_with_llama_index(path: Path, suffix: str) -> str:
     try:
         documents = readers[suffix]().load_data(path)
     except UnicodeDecodeError as exc:
-        raise ReadError(f"not valid UTF-8 (offset {exc.start})") from exc
+        raise LoadError(f"not valid UTF-8 (offset {exc.start})") from exc
     except Exception as exc:  # the readers raise whatever their parser raises on a corrupt file
-        raise ReadError(f"corrupt or unreadable {suffix[1:].upper()}: {type(exc).__name__}: {exc}") from exc
+        raise LoadError(f"corrupt or unreadable {suffix[1:].upper()}: {type(exc).__name__}: {exc}") from exc
     return "\n\n".join(doc.text for doc in documents)
 
 

@@ -19,8 +19,10 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
 
 from assistant.facade import Assistant
+from assistant.server.api_models import AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice, ModelCard, ModelList
 
 MODEL_PREFIX = "corpus-assistant"
 MAX_BODY_BYTES = 1_000_000
@@ -47,48 +49,41 @@ def model_names(assistant: Assistant) -> dict[str, str]:
     return names
 
 
-def text_of(content) -> str:
-    """A message's content: a string, or a list of parts of which the text ones count."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type", "text") == "text")
-    if content is None:
-        return ""
-    raise ApiError(400, "a message's content must be a string or a list of content parts", param="messages")
-
-
 def parse_request(body: bytes, models: dict[str, str]) -> tuple[str, str, list[dict], bool]:
     """(model, question, history, stream) from a chat-completions body; ApiError saying what is wrong."""
     try:
-        request = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, f"the request body is not valid JSON ({exc})") from None
-    if not isinstance(request, dict):
-        raise ApiError(400, "the request body must be a JSON object")
-    model = request.get("model")
-    if model not in models:
-        raise ApiError(400, f"unknown model {model!r}; available: {', '.join(models)}", "model_not_found", "model")
-    messages = request.get("messages")
-    if not isinstance(messages, list) or not messages:
+        request = ChatCompletionRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    if request.model not in models:
+        raise ApiError(400, f"unknown model {request.model!r}; available: {', '.join(models)}", "model_not_found", "model")
+    if not request.messages:
         raise ApiError(400, "messages must be a non-empty list", param="messages")
-    if len(messages) > MAX_MESSAGES:
+    if len(request.messages) > MAX_MESSAGES:
         raise ApiError(400, f"at most {MAX_MESSAGES} messages per request", param="messages")
-    turns = []
-    for message in messages:
-        if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant", "tool", "developer"):
-            raise ApiError(400, "each message needs a role (system, user or assistant) and content", param="messages")
-        turns.append({"role": message["role"], "content": text_of(message.get("content"))})
-    if turns[-1]["role"] != "user":
+    if request.messages[-1].role != "user":
         raise ApiError(400, "the last message must be the user's question", param="messages")
-    question = turns[-1]["content"].strip()
+    question = request.messages[-1].text.strip()
     if not question:
         raise ApiError(400, "the question (the last user message) is empty", param="messages")
-    history = [t for t in turns[:-1] if t["role"] in ("user", "assistant")]
-    stream = request.get("stream", False)
-    if not isinstance(stream, bool):
-        raise ApiError(400, "stream must be true or false", param="stream")
-    return model, question, history, stream
+    history = [{"role": m.role, "content": m.text} for m in request.messages[:-1] if m.role in ("user", "assistant")]
+    return request.model, question, history, request.stream
+
+
+def _invalid(exc: ValidationError) -> ApiError:
+    """The first validation error in the words of the API's other errors."""
+    error = exc.errors()[0]
+    where = [str(part) for part in error["loc"]]
+    if error["type"] == "json_invalid":
+        return ApiError(400, f"the request body is not valid JSON ({error['ctx'].get('error', '')})")
+    if not where:
+        return ApiError(400, "the request body must be a JSON object")
+    if where[0] == "messages":
+        wanted = "each message needs a role (system, user or assistant) and content"
+        return ApiError(400, f"{wanted}: {error['msg']}", param="messages")
+    if where[0] == "stream":
+        return ApiError(400, "stream must be true or false", param="stream")
+    return ApiError(400, f"{'.'.join(where)}: {error['msg']}", param=where[0])
 
 
 def create_router(assistant: Assistant, api_key: str | None = None) -> APIRouter:
@@ -109,9 +104,7 @@ def create_router(assistant: Assistant, api_key: str | None = None) -> APIRouter
             check_key(request)
         except ApiError as exc:
             return exc.response()
-        created = 0  # the models are this assistant's answer modes, not files with a date
-        models = [{"id": n, "object": "model", "created": created, "owned_by": MODEL_PREFIX} for n in model_names(assistant)]
-        return {"object": "list", "data": models}
+        return ModelList(data=[ModelCard(id=name, owned_by=MODEL_PREFIX) for name in model_names(assistant)]).model_dump()
 
     @router.post("/chat/completions")
     async def chat_completions(request: Request):
@@ -143,17 +136,15 @@ def create_router(assistant: Assistant, api_key: str | None = None) -> APIRouter
             return StreamingResponse(
                 stream_chunks(completion_id, created, model, answer.answer, result, usage), media_type="text/event-stream"
             )
-        body = {
-            "id": completion_id,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": "stop"}],
-            "corpus_assistant": result,
-        }
-        if usage:
-            body["usage"] = usage
-        return body
+        completion = ChatCompletion(
+            id=completion_id,
+            created=created,
+            model=model,
+            choices=[Choice(message=AssistantMessage(content=answer.answer))],
+            corpus_assistant=result,
+            usage=usage,
+        )
+        return completion.model_dump(exclude_none=True)
 
     return router
 

@@ -1,0 +1,1 @@
+"""Training the reader (``assistant train-reader``); the runtime never imports this package."""
