@@ -64,7 +64,7 @@ class Assistant:
         if self._reader is None:
             from assistant.answering.reader import READER_DIR, Reader
 
-            self._reader = Reader(self.settings.reader_path or READER_DIR)
+            self._reader = Reader(self.settings.reader_path or READER_DIR, cache_dir=self.settings.index_dir / "reader")
         return self._reader
 
     @property

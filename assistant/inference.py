@@ -61,16 +61,31 @@ def cpu_description() -> str:
     return f"{model}, {os.cpu_count()} cores, " + (" ".join(flags) or "no AVX2/AVX-512/AMX")
 
 
-def int8_model_for_this_cpu(model_file: Path, exact_natively: bool | None = None) -> Path | bytes:
+def int8_model_for_this_cpu(model_file: Path, cache_dir: Path | None = None, exact_natively: bool | None = None) -> Path | bytes:
     """The dynamic-int8 model as this CPU computes it exactly: the file itself where int8 products are exact,
     else the same model with each int8 weight w stored as the uint8 w + 128 with zero point 128.
 
     Both forms hold the same integers, so ONNX Runtime computes the same products; its uint8 x uint8
     kernels never saturate (measured on AVX2: logits equal to the exact integer reference, against up
-    to 1.0 apart with the int8 weights; ~10% slower than the saturating kernel, 0.2 s more to load).
+    to 1.0 apart with the int8 weights; ~10% slower than the saturating kernel). Making the uint8 form
+    costs ~1.5 s (importing onnx is most of it), so it is kept in cache_dir, keyed by the model's bytes.
     """
     if cpu_computes_int8_exactly() if exact_natively is None else exact_natively:
         return model_file
+    if cache_dir is None:
+        return _uint8_form(model_file)
+    import hashlib
+
+    cached = cache_dir / f"uint8-{hashlib.sha256(model_file.read_bytes()).hexdigest()[:16]}.onnx"
+    if not cached.is_file():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.partial")
+        partial.write_bytes(_uint8_form(model_file))
+        partial.replace(cached)  # atomic: another process never loads half a model
+    return cached
+
+
+def _uint8_form(model_file: Path) -> bytes:
     import numpy as np
     import onnx
     from onnx import numpy_helper

@@ -203,7 +203,7 @@ def test_an_encoder_failure_mid_ingest_loses_nothing_indexed(make_assistant, cor
     calls = []
 
     class FailingSecondTime:
-        fingerprint, dim = encoder.fingerprint, encoder.dim
+        fingerprint, dim, load = encoder.fingerprint, encoder.dim, encoder.load
 
         def encode(self, texts, batch_size=32, *, bulk=None):
             calls.append(len(texts))

@@ -27,9 +27,12 @@ class ReaderError(RuntimeError):
 class Reader:
     """Loads the ONNX cross-encoder and its calibration; raises ReaderError naming a missing or corrupt file.
 
+    ``cache_dir`` keeps the form of the model this CPU runs, where it differs from the file (assistant/inference.py);
     ``exact_natively`` overrides what the CPU's flags say of its int8 products (tests run both forms)."""
 
-    def __init__(self, folder: Path = READER_DIR, threads: int = 0, exact_natively: bool | None = None):
+    def __init__(
+        self, folder: Path = READER_DIR, threads: int = 0, cache_dir: Path | None = None, exact_natively: bool | None = None
+    ):
         from tokenizers import Tokenizer
 
         from assistant.inference import int8_model_for_this_cpu, onnx_session
@@ -41,7 +44,7 @@ class Reader:
         try:
             self.calibration = Calibration.load(folder / CALIBRATION_FILE)
             self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
-            self._session = onnx_session(int8_model_for_this_cpu(folder / MODEL_FILE, exact_natively), threads)
+            self._session = onnx_session(int8_model_for_this_cpu(folder / MODEL_FILE, cache_dir, exact_natively), threads)
         except Exception as exc:  # a truncated or foreign file: say which, not a traceback from deep inside
             raise ReaderError(f"the reader in {folder} cannot be loaded ({exc}); rebuild it with `{REBUILD}`") from None
         self._tokenizer.enable_truncation(MAX_LENGTH, strategy="longest_first")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,14 @@ def model_fingerprint(model_path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def embedding_dimension(model_path: Path) -> int:
+    """The vectors' length, from the pooling layer's config (the export is mean pooling over the transformer)."""
+    pooling = model_path / "1_Pooling" / "config.json"
+    if pooling.exists():
+        return int(json.loads(pooling.read_text())["word_embedding_dimension"])
+    return int(json.loads((model_path / "config.json").read_text())["hidden_size"])
+
+
 def max_seq_length(model_path: Path) -> int:
     config = model_path / "sentence_bert_config.json"
     if config.exists():
@@ -60,19 +69,28 @@ class Encoder:
 
         self.model_path = model_path
         self.fingerprint = model_fingerprint(model_path)
-        self.onnx_file = onnx_file = cache_dir / f"{self.fingerprint}.onnx"
-        if not onnx_file.exists():
-            export_onnx(model_path, onnx_file)
+        self.dim = embedding_dimension(model_path)
+        self.onnx_file = cache_dir / f"{self.fingerprint}.onnx"
+        self._threads = threads
+        self._session = None  # made on first use: the first export takes ~15 s, which ingest overlaps with reading
+        self._loading = threading.Lock()
 
         self._tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
         # The bundled tokenizer.json truncates and pads at 128; the model is used at 256.
         self._tokenizer.enable_truncation(max_seq_length(model_path))
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        self._session = onnx_session(onnx_file, threads)
-        self.dim = int(self._session.get_outputs()[0].shape[-1])
         self._recent: dict[str, np.ndarray] = {}
         self.use_bf16 = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
         self._bulk_model = None  # OpenVINO's compiled model, made on the first large batch
+
+    def load(self):
+        """The ONNX Runtime session, after exporting the model once if this cache has no export yet."""
+        with self._loading:
+            if self._session is None:
+                if not self.onnx_file.exists():
+                    export_onnx(self.model_path, self.onnx_file)
+                self._session = onnx_session(self.onnx_file, self._threads)
+        return self._session
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Encoder:
@@ -99,7 +117,8 @@ class Encoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if len(texts) >= BULK_MIN_BATCH if bulk is None else bulk:
             return self._encode_bulk(texts, batch_size)
-        return self._run_batches(texts, batch_size, lambda feed: self._session.run(None, feed)[0])
+        session = self._session or self.load()
+        return self._run_batches(texts, batch_size, lambda feed: session.run(None, feed)[0])
 
     def _run_batches(self, texts: list[str], batch_size: int, run) -> np.ndarray:
         """run(feed) -> vectors over length-sorted batches, put back in the order of texts."""
@@ -123,6 +142,7 @@ class Encoder:
         if self._bulk_model is None:
             import openvino
 
+            self.load()  # the export OpenVINO compiles
             self._bulk_model = openvino.Core().compile_model(
                 str(self.onnx_file), "CPU", {"INFERENCE_PRECISION_HINT": self.bulk_precision, "PERFORMANCE_HINT": "LATENCY"}
             )

@@ -22,7 +22,7 @@ from assistant.index.lexical import Bm25Index
 from assistant.index.lock import write_lock
 from assistant.index.store import Index
 from assistant.ingest.chunking import Chunk, chunk_text, indexed_text
-from assistant.ingest.loaders import ReadError, read_document
+from assistant.ingest.loaders import LoadError, load_document
 from assistant.settings import SUPPORTED_SUFFIXES, Settings
 
 GROUP_CHUNKS = 512  # chunks embedded and written together: the unit of progress lost to a crash
@@ -93,32 +93,35 @@ def ingest(
     with write_lock(settings.index_dir):
         if rebuild:
             _drop_index(settings)
-        index = Index(settings, create=True)
         encoder = encoder or Encoder.for_settings(settings)
-        index.check_compatible(encoder.fingerprint, encoder.dim)
-        if index.catalog.get_meta("dirty") == "1":
-            _reconcile(index)
-
-        report = IngestReport()
-        files, report.failed, folders = scan(paths or [settings.corpus_dir])
-        known = {doc.path: doc for doc in index.catalog.documents()}
-        pending: list[_Pending] = []
-        to_embed = _ChunkCounter()
         # One group is embedded in a worker thread (the runtimes release the GIL) while this thread
         # reads and chunks the next files and stores the group before it; writes stay in this thread, in order.
+        # The worker starts by loading the encoder (a first run exports it: ~15 s here) while this thread opens
+        # the index and reads the first files.
         embedding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
-        in_flight: list[_EmbeddedGroup] = []
-
-        def flush(last: bool = False) -> None:
-            if pending:
-                index.catalog.set_meta(dirty=1)
-                bulk = to_embed.total >= BULK_MIN_BATCH  # a large ingest: every group on the bulk path
-                in_flight.append(_embed_group(index, encoder, pending.copy(), settings.embed_batch_size, bulk, embedding))
-                pending.clear()
-            while len(in_flight) > (0 if last else 1):
-                _store_group(index, in_flight.pop(0), report, to_embed)
-
+        embedding.submit(encoder.load)
         try:
+            index = Index(settings, create=True)
+            index.check_compatible(encoder.fingerprint, encoder.dim)
+            if index.catalog.get_meta("dirty") == "1":
+                _reconcile(index)
+
+            report = IngestReport()
+            files, report.failed, folders = scan(paths or [settings.corpus_dir])
+            known = {doc.path: doc for doc in index.catalog.documents()}
+            pending: list[_Pending] = []
+            to_embed = _ChunkCounter()
+            in_flight: list[_EmbeddedGroup] = []
+
+            def flush(last: bool = False) -> None:
+                if pending:
+                    index.catalog.set_meta(dirty=1)
+                    bulk = to_embed.total >= BULK_MIN_BATCH  # a large ingest: every group on the bulk path
+                    in_flight.append(_embed_group(index, encoder, pending.copy(), settings.embed_batch_size, bulk, embedding))
+                    pending.clear()
+                while len(in_flight) > (0 if last else 1):
+                    _store_group(index, in_flight.pop(0), report, to_embed)
+
             for doc in _changed_documents(files, known, settings, report):
                 pending.append(doc)
                 if doc.same_as is None:
@@ -160,9 +163,9 @@ def _changed_documents(files: list[Path], known: dict[str, DocumentRecord], sett
             report.unchanged.append(path)
             continue
         try:
-            document = read_document(file)
+            document = load_document(file)
             chunks = chunk_text(document.text, settings.resolved_model_path(), settings.chunk_size, settings.chunk_overlap)
-        except ReadError as exc:
+        except LoadError as exc:
             report.failed.append((path, str(exc)))
             continue
         yield _Pending(document_id(path), path, document.title, sha, document.text, chunks, path in known, known_by_sha.get(sha))
