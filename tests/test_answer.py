@@ -14,10 +14,10 @@ from tests.conftest import SHORE_QUESTION
 SEED = Path(__file__).parent / "evalsets" / "seed.jsonl"
 # Floors at the figures measured on seed.jsonl with the shipped reader (README, "Answer quality");
 # a drop fails CI. The reader and its calibration were fitted on ../shared/training, never on this set.
-# Measured: useful 0.919, answered 0.645, answered with the fact cited 0.613, false assertion 0.094;
-# the floors leave one question of slack for another CPU's int8 arithmetic.
-FLOORS = {"useful": 0.90, "answered_share": 0.62, "answered_with_cited_fact": 0.59, "citation_precision": 1.0}
-CEILINGS = {"false_assertion": 0.13}
+# Measured: useful 0.919, answered 0.645, answered with the fact cited 0.613, confident precision 0.884,
+# false assertion 0.094. Every CPU computes the same answers (tests/test_reference.py), so no slack is left.
+FLOORS = {"useful": 0.919, "answered_share": 0.645, "answered_with_cited_fact": 0.612, "confident_precision": 0.883}
+CEILINGS = {"false_assertion": 0.094}
 ALLIANCE = [
     {"role": "user", "content": "What is the largest police union in France?"},
     {"role": "assistant", "content": "Alliance [1]"},

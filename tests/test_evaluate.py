@@ -24,7 +24,8 @@ def test_two_runs_on_the_same_index_give_identical_reports(seed_assistant):
     first, second = evaluate(seed_assistant, SEED), evaluate(seed_assistant, SEED)
     assert without_timing(first) == without_timing(second)
     measured = first["metrics"]
-    assert measured["questions"] == len(load_gold(SEED)) and measured["citation_precision"] == 1.0
+    assert measured["questions"] == len(load_gold(SEED))
+    assert measured["citation_precision"] is None  # extractive: nothing generated to check
     assert measured["retrieval_hit@5"] >= 0.95 and 0 < measured["retrieval_mrr"] <= 1
 
 

@@ -148,7 +148,8 @@ def metrics(results: list[GoldResult]) -> dict:
     answerable = [r for r in results if r.answerable]
     unanswerable = [r for r in results if not r.answerable]
     refused = [r for r in results if r.answer.abstained]
-    cited_sentences = [s for r in results for s in r.answer.sentences if s.cites and s.verdict != "quoted"]  # claims, not quotes
+    # Generated claims only: an extractive sentence is the cited text itself, supported by construction.
+    cited_sentences = [s for r in results if r.answer.mode == "generative" for s in r.answer.sentences if s.cites]
     ranks = [r.source_rank for r in answerable if r.source_rank is not None]
     latencies = sorted(r.seconds * 1000 for r in results)
     k = max((len(r.answer.retrieved) for r in results), default=0)
