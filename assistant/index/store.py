@@ -21,8 +21,6 @@ from assistant.index.vectors import VectorIndex
 from assistant.ingest.chunking import INDEXED_TEXT
 from assistant.settings import Settings
 
-__all__ = ["Index", "IndexLockedError", "IndexMismatchError", "NoIndexError", "write_lock"]
-
 
 class NoIndexError(Exception):
     """There is no index yet at the configured location."""
