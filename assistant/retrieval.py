@@ -8,6 +8,7 @@ Bruch et al., "An Analysis of Fusion Functions for Hybrid Retrieval" (2023).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -84,13 +85,16 @@ class HybridRetriever:
         vector = self.encoder.encode_query(query)
         return Rankings(vector, self.index.vectors.query(vector, depth), lexical.result())
 
-    def retrieve(self, query: str, top_k: int) -> list[RetrievedChunk]:
-        rankings = self.rankings(query)
+    def retrieve(
+        self, query: str, top_k: int, keep: Callable[[ChunkRecord], bool] | None = None, depth: int | None = None
+    ) -> list[RetrievedChunk]:
+        """The top_k fused chunks; with ``keep``, only chunks it accepts (the calibration mixes leave passages out)."""
+        rankings = self.rankings(query, depth)
         fused = fuse(rankings.dense, rankings.bm25, self.fusion, self.alpha, self.rrf_k)
         # The catalog is the source of truth: vectors it does not list (a crashed ingest) are skipped.
-        ranked = sorted(fused, key=fused.__getitem__, reverse=True)[: top_k * 2]
-        records = self.index.catalog.chunks(ranked)
-        ranked = [cid for cid in ranked if cid in records][:top_k]
+        ranked = sorted(fused, key=fused.__getitem__, reverse=True)
+        records = self.index.catalog.chunks(ranked if keep else ranked[: top_k * 2])
+        ranked = [cid for cid in ranked if cid in records and (keep is None or keep(records[cid]))][:top_k]
         similarity = dict(rankings.dense)
         missing = [cid for cid in ranked if cid not in similarity]
         similarity.update(self.index.vectors.similarities(rankings.vector, missing))

@@ -1,5 +1,5 @@
-"""Training pairs from ../shared/training: the answer sentence against the passage's other sentences and near-misses,
-with whole SQuAD articles held out for VALIDATION (calibration) and TEST (figures)."""
+"""Training pairs from ../shared/training: the answer sentence against the passage's other sentences and near-misses.
+Only TRAIN documents are used (splits.py); the held-out ones make the calibration mixes (mix.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.text_analysis import match_terms, sentence_spans
+from assistant.training.splits import split_of
 
-VALIDATION_ARTICLES = {"Computational_complexity_theory", "Islamism"}
-TEST_ARTICLES = {"Normans", "Huguenot", "Steam_engine"}
 HARD_NEGATIVES = 2  # the passage's sentences sharing the most terms with the question
 RANDOM_NEGATIVES = 1
 SWAP_SHARE = 0.25  # answerable questions that also give a swapped near-miss
@@ -31,14 +30,6 @@ class Pair:
 def read_jsonl(path: Path) -> list[dict]:
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle]
-
-
-def split_of(row: dict) -> str:
-    if row["dataset"].startswith("squad2") and row["title"] in TEST_ARTICLES:
-        return "test"
-    if row["dataset"].startswith("squad2") and row["title"] in VALIDATION_ARTICLES:
-        return "validation"
-    return "train"
 
 
 def passage_sentences(row: dict) -> tuple[list[str], list[bool]]:
@@ -74,8 +65,12 @@ def swapped_question(question: str, sentence: str, pool: dict[str, list[str]], r
     return None
 
 
-def build_pairs(data_dir: Path, seed: int, sample: int | None = None) -> dict[str, list]:
-    """Training pairs, and the validation and test questions (as span_qa rows), deterministic for a seed."""
+def _normal(question: str) -> str:
+    return " ".join(question.lower().split())
+
+
+def build_pairs(data_dir: Path, seed: int, sample: int | None = None) -> list[Pair]:
+    """Training pairs from the TRAIN documents (splits.py), shuffled, deterministic for a seed."""
     rng = random.Random(seed)
     span_rows = read_jsonl(data_dir / "span_qa.jsonl.gz")
     by_split: dict[str, list[dict]] = defaultdict(list)
@@ -110,9 +105,13 @@ def build_pairs(data_dir: Path, seed: int, sample: int | None = None) -> dict[st
             if swapped:
                 pairs.append(Pair(swapped, positives[0], 0))
 
+    # AdvGLUE's QNLI pairs are SQuAD questions, some from held-out articles: those stay out too.
+    held_out = {_normal(row["question"]) for split in ("validation", "test") for row in by_split[split]}
+    held_out |= {_normal(r["question"]) for r in read_jsonl(data_dir / "span_qa_extra.jsonl.gz") if split_of(r) != "train"}
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in read_jsonl(data_dir / "sentence_pairs.jsonl.gz"):
-        groups[row["group"]].append(row)
+        if _normal(row["question"]) not in held_out:
+            groups[row["group"]].append(row)
     group_names = sorted(groups)
     if sample:
         group_names = rng.sample(group_names, min(len(group_names), max(1, sample // 4)))
@@ -124,14 +123,4 @@ def build_pairs(data_dir: Path, seed: int, sample: int | None = None) -> dict[st
         pairs += [Pair(r["question"], r["sentence"], int(r["label"])) for r in positives + chosen]
 
     rng.shuffle(pairs)
-    validation, test = by_split["validation"], by_split["test"]
-    if sample:
-        validation, test = _sample_articles(validation, sample, rng), _sample_articles(test, sample, rng)
-    return {"train": pairs, "validation": validation, "test": test}
-
-
-def _sample_articles(rows: list[dict], sample: int, rng: random.Random) -> list[dict]:
-    answerable = [r for r in rows if r["answerable"]]
-    unanswerable = [r for r in rows if not r["answerable"]]
-    half = max(2, sample // 2)
-    return rng.sample(answerable, min(half, len(answerable))) + rng.sample(unanswerable, min(half, len(unanswerable)))
+    return pairs

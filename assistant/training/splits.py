@@ -1,0 +1,37 @@
+"""Which questions of ../shared/training a reader may train on, and which are held out, by whole document.
+
+One function for every reader and every recipe, so nothing held out for calibration (VALIDATION)
+or for figures (TEST) is ever trained on. SQuAD 2.0 articles are held out by name (they carry
+the near-miss questions); the SQuADShifts and Natural Questions sets by a stable hash of the
+document, a tenth each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+VALIDATION_ARTICLES = {"Computational_complexity_theory", "Islamism"}
+TEST_ARTICLES = {"Normans", "Huguenot", "Steam_engine"}
+HASHED_DATASETS = {"squadshifts-new-wiki", "squadshifts-reddit", "squadshifts-amazon-reviews", "qed-nq"}
+HELD_OUT_TENTHS = {0: "validation", 1: "test"}
+
+
+def document_key(row: dict) -> str:
+    """The document a question belongs to: its article, product or page; a Reddit post is its own document."""
+    if row["dataset"] == "squadshifts-reddit":  # one title for every post
+        return "reddit-" + hashlib.sha1(row["context"].encode()).hexdigest()[:12]
+    return row["title"]
+
+
+def split_of(row: dict) -> str:
+    """'train', 'validation' or 'test', by the question's whole document."""
+    if row["dataset"].startswith("squad2"):
+        if row["title"] in TEST_ARTICLES:
+            return "test"
+        if row["title"] in VALIDATION_ARTICLES:
+            return "validation"
+        return "train"
+    if row["dataset"] in HASHED_DATASETS:
+        tenth = int(hashlib.sha1(f"{row['dataset']}/{document_key(row)}".encode()).hexdigest(), 16) % 10
+        return HELD_OUT_TENTHS.get(tenth, "train")
+    return "train"
