@@ -64,17 +64,22 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("documents", nargs="+", help="a file path or a document id (see `assistant status --documents`)")
 
     evaluate = commands.add_parser(
-        "eval", parents=[common], help="score answers on a gold set (GOLD.jsonl), or retrieval on BEIR data ('beir')"
+        "eval",
+        parents=[common],
+        help="score answers on a gold set (GOLD.jsonl), the reader's decision on the held-out mixes ('mix'), "
+        "or retrieval on BEIR data ('beir')",
     )
-    evaluate.add_argument("gold", metavar="GOLD.jsonl | beir", help="a gold set, or 'beir' for the retrieval benchmark")
+    evaluate.add_argument("gold", metavar="GOLD.jsonl | mix | beir", help="a gold set, 'mix' (../shared/training) or 'beir'")
     evaluate.add_argument("--json", type=Path, dest="json_out", help="write the full report as JSON")
     evaluate.add_argument("--report", type=Path, help="write a Markdown report, failures first")
     evaluate.add_argument("--compare", type=Path, help="an earlier --json report to compare with")
     evaluate.add_argument(
         "--batches", help="also report slices of the gold set: question numbers where a batch ends, e.g. 42,72 (seed set)"
     )
-    evaluate.add_argument("--data", type=Path, help="beir: folder with corpus.jsonl, queries.jsonl, qrels/")
-    evaluate.add_argument("--split", default="test", help="beir: qrels split (default test)")
+    evaluate.add_argument(
+        "--data", type=Path, help="beir: folder with corpus.jsonl, queries.jsonl, qrels/; mix: the training data folder"
+    )
+    evaluate.add_argument("--split", default="test", help="beir: qrels split; mix: test or validation (default test)")
     evaluate.add_argument("--tune", action="store_true", help="beir: also sweep the fusion parameters (use on train)")
     train = commands.add_parser(
         "train-reader", parents=[common], help="train the reader model and its calibration (assistant/models/reader)"
@@ -85,9 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=float, default=1.0)
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--max-pairs", type=int, default=40_000, help="training pairs used (0: all)")
-    train.add_argument("--sample", type=int, help="use only this many questions of each split (a quick check of the recipe)")
+    train.add_argument("--sample", type=int, help="a quick check of the recipe: this many questions (and per mix domain)")
     train.add_argument(
         "--recalibrate", action="store_true", help="keep the model's weights; fit the calibration again and re-measure"
+    )
+    train.add_argument(
+        "--precision-target", type=float, help="answer only where the VALIDATION mix's answers are right this often"
     )
     train.add_argument("--checkpoint", type=Path, help="keep the fine-tuned weights here; reused when present")
     train.add_argument("--no-quantize", action="store_true", help="ship fp32 instead of int8 weights")
@@ -239,7 +247,10 @@ def cmd_status(assistant, args) -> int:
 def cmd_eval(assistant, args) -> int:
     if args.gold == "beir":
         return _eval_beir(assistant, args)
+    if args.gold == "mix":
+        return _eval_mix(assistant, args)
     from assistant.evaluation import gold as evaluate
+    from assistant.evaluation import mix
 
     gold = Path(args.gold)
     if not gold.is_file():
@@ -256,6 +267,23 @@ def cmd_eval(assistant, args) -> int:
         args.json_out.write_text(json.dumps(report, indent=1, ensure_ascii=False))
     if args.report:
         args.report.write_text(evaluate.markdown_report(report, previous))
+    stored = mix.stored_table(assistant.reader.folder)
+    if stored:
+        print(f"\nThe reader on its held-out TEST mix, per domain (measured when it was calibrated):\n{stored}")
+    return 0
+
+
+def _eval_mix(assistant, args) -> int:
+    from assistant.evaluation import mix
+
+    if not args.data or not (args.data / "span_qa.jsonl.gz").is_file():
+        print("assistant: eval mix needs --data DIR holding span_qa.jsonl.gz and span_qa_extra.jsonl.gz", file=sys.stderr)
+        return EXIT_USAGE
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    measured = mix.run(args.data, "validation" if args.split == "validation" else "test", assistant.reader, log=log)
+    print(mix.table(measured))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(measured, indent=1))
     return 0
 
 
@@ -274,14 +302,16 @@ def _eval_beir(assistant, args) -> int:
 
 def cmd_train_reader(assistant, args) -> int:
     from assistant.answering.reader import READER_DIR
+    from assistant.training.calibrate import PRECISION_TARGET
     from assistant.training.reader import recalibrate, train_reader
 
     if not (args.data / "span_qa.jsonl.gz").is_file():
         print(f"assistant: no training data in {args.data} (span_qa.jsonl.gz, sentence_pairs.jsonl.gz)", file=sys.stderr)
         return EXIT_USAGE
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    target = args.precision_target or PRECISION_TARGET
     if args.recalibrate:
-        recalibrate(args.data, args.out or READER_DIR, seed=args.seed, sample=args.sample, log=log)
+        recalibrate(args.data, args.out or READER_DIR, seed=args.seed, sample=args.sample, target=target, log=log)
         return 0
     train_reader(
         args.data,
@@ -293,6 +323,7 @@ def cmd_train_reader(assistant, args) -> int:
         max_pairs=args.max_pairs or None,
         checkpoint=args.checkpoint,
         quantize=not args.no_quantize,
+        target=target,
         log=log,
     )
     return 0

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SHORE_QUESTION
 
 ASSISTANT = str(Path(sys.executable).parent / "assistant")
@@ -89,6 +91,8 @@ def test_eval_writes_json_and_markdown_and_compares(seed_assistant, tmp_path):
     done = run("eval", str(gold), "--json", str(report), "--report", str(markdown), index=seed_assistant.settings.index_dir)
     assert done.returncode == 0, done.stderr
     assert "answered_with_cited_fact" in done.stdout
+    # beside the seed figures, the reader's own held-out figures per domain, so a shift shows up
+    assert "held-out TEST mix" in done.stdout and all(d in done.stdout for d in ("wikipedia", "reddit", "reviews", "nq"))
     measured = json.loads(report.read_text())["metrics"]
     assert measured["answered_with_cited_fact"] == 1.0 and measured["refused_unanswerable"] == 1.0
     assert measured["retrieval_hit@5"] == 1.0
@@ -97,8 +101,9 @@ def test_eval_writes_json_and_markdown_and_compares(seed_assistant, tmp_path):
     assert "regressed: -" in again.stdout
 
 
-def test_eval_beir_without_data_is_a_usage_error(seed_assistant):
-    done = run("eval", "beir", index=seed_assistant.settings.index_dir)
+@pytest.mark.parametrize("kind", ["beir", "mix"])
+def test_eval_beir_or_mix_without_data_is_a_usage_error(seed_assistant, kind, tmp_path):
+    done = run("eval", kind, "--data", str(tmp_path), index=seed_assistant.settings.index_dir)
     assert done.returncode == 2 and "--data" in done.stderr
 
 

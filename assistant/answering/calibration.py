@@ -65,6 +65,7 @@ def answer_features(candidate: Candidate) -> dict[str, float]:
         "numbers_ok": float(candidate.numbers_ok),
         "dense": candidate.passage.dense,
         "first_passage": float(candidate.rank == 0),
+        "margin": min(5.0, max(-5.0, candidate.margin)),  # past a clear win or loss, how clear says nothing more
     }
 
 

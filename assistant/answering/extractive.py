@@ -81,6 +81,7 @@ class Candidate:
     kind_ok: bool
     numbers_ok: bool
     reader_logit: float = UNREAD_LOGIT  # sentences the reader did not read keep this floor
+    margin: float = 0.0  # reader_logit minus the best logit of the other sentences read
     probability: float = 0.0  # calibrated: the sentence states the answer
 
     @property
@@ -104,7 +105,10 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
 
     def answer(self, question: str, chunks: list[RetrievedChunk], context: str = "") -> Answer:
-        candidates = self.read(question, chunks, context)
+        return self.decide(question, self.read(question, chunks, context))
+
+    def decide(self, question: str, candidates: list[Candidate]) -> Answer:
+        """The calibrated outcome over candidates from ``read`` (the calibration mixes call it too)."""
         calibration = self.calibration
         for candidate in candidates:
             candidate.probability = calibration.answer.probability(answer_features(candidate))
@@ -164,6 +168,7 @@ class ExtractiveAnswerer:
             logits = self.reader.score(f"{context} {question}".strip(), [c.text for c in read])
             for candidate, logit in zip(read, logits):
                 candidate.reader_logit = float(logit)
+        mark_competition(candidates)
         return candidates
 
     @staticmethod
@@ -223,6 +228,15 @@ class ExtractiveAnswerer:
             )
             for chunk, rank, start, end, sentence, present in sentences
         ]
+
+
+def mark_competition(candidates: list[Candidate]) -> None:
+    """Each sentence's margin over the best other sentence: one that barely beats another is right
+    less often than one that wins clearly (a sentence alone wins against the unread floor)."""
+    ranked = sorted((c.reader_logit for c in candidates), reverse=True) + [UNREAD_LOGIT]
+    for candidate in candidates:
+        best_other = ranked[1] if candidate.reader_logit == ranked[0] else ranked[0]
+        candidate.margin = candidate.reader_logit - best_other
 
 
 def _coverage(wanted: list[str], present: set[str], weights: dict[str, float]) -> float:

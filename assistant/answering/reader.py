@@ -1,8 +1,8 @@
 """The reader: the project's trained cross-encoder scores how well each sentence answers the question.
 
 The model (``assistant/models/reader``, made by ``assistant train-reader``, model card beside it)
-is a MiniLM-L6 cross-encoder exported to ONNX (dynamic int8) and run with onnxruntime, in the form
-whose integer products are exact on this CPU (``assistant/inference.py``). Its logit is one signal of the
+is a MiniLM-L6 cross-encoder exported to ONNX (int8 weights) and run with onnxruntime in fp32, so
+that every CPU computes the same logits (``assistant/inference.py``). Its logit is one signal of the
 calibration (``assistant/answering/calibration.py``), loaded with it.
 """
 
@@ -27,15 +27,12 @@ class ReaderError(RuntimeError):
 class Reader:
     """Loads the ONNX cross-encoder and its calibration; raises ReaderError naming a missing or corrupt file.
 
-    ``cache_dir`` keeps the form of the model this CPU runs, where it differs from the file (assistant/inference.py);
-    ``exact_natively`` overrides what the CPU's flags say of its int8 products (tests run both forms)."""
+    ``cache_dir`` keeps the fp32 form of the model that every CPU runs (assistant/inference.py)."""
 
-    def __init__(
-        self, folder: Path = READER_DIR, threads: int = 0, cache_dir: Path | None = None, exact_natively: bool | None = None
-    ):
+    def __init__(self, folder: Path = READER_DIR, threads: int = 0, cache_dir: Path | None = None):
         from tokenizers import Tokenizer
 
-        from assistant.inference import int8_model_for_this_cpu, onnx_session
+        from assistant.inference import onnx_session, reader_model_for_every_cpu
 
         self.folder = folder
         for name in (MODEL_FILE, TOKENIZER_FILE, CALIBRATION_FILE):
@@ -44,7 +41,7 @@ class Reader:
         try:
             self.calibration = Calibration.load(folder / CALIBRATION_FILE)
             self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
-            self._session = onnx_session(int8_model_for_this_cpu(folder / MODEL_FILE, cache_dir, exact_natively), threads)
+            self._session = onnx_session(reader_model_for_every_cpu(folder / MODEL_FILE, cache_dir), threads)
         except Exception as exc:  # a truncated or foreign file: say which, not a traceback from deep inside
             raise ReaderError(f"the reader in {folder} cannot be loaded ({exc}); rebuild it with `{REBUILD}`") from None
         self._tokenizer.enable_truncation(MAX_LENGTH, strategy="longest_first")

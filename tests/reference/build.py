@@ -2,9 +2,10 @@
 
 Run once after the reader or the embedding model changes: ``python -m tests.reference.build``.
 
-- reader_logits.json: the reader's logit for fixed (question, sentence) pairs, computed with every
-  MatMulInteger of the int8 model replaced by the same integer product in double precision: what
-  a CPU computes when its int8 products are exact (VNNI, AMX; elsewhere the reader's uint8 form).
+- reader_logits.json: the reader's logit for fixed (question, sentence) pairs, as the assistant
+  computes it (the int8 weights in fp32, assistant/inference.py); the CPU that wrote it is named
+  in docs/same-answers-on-every-cpu.md, and tests/test_reference.py also checks it against
+  OpenVINO's implementation of the same graph (other kernels, other summation orders).
 - encoder_vectors.json: sentence-transformers' own fp32 vectors (torch) for fixed texts, an
   implementation independent of the ONNX export the assistant runs.
 """
@@ -12,8 +13,6 @@ Run once after the reader or the embedding model changes: ``python -m tests.refe
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -64,46 +63,11 @@ def encoder_texts() -> list[str]:
     )
 
 
-def exact_integer_model(source: Path, target: Path) -> None:
-    """A copy of an int8 ONNX model whose integer matrix products are computed exactly, in double."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    model = onnx.load(str(source))
-    nodes = list(model.graph.node)
-    del model.graph.node[:]
-    for node in nodes:
-        if node.op_type != "MatMulInteger":
-            model.graph.node.append(node)
-            continue
-        a, b, a_zero, b_zero = node.input
-        p = node.output[0] + "_exact"
-        model.graph.node.extend(
-            [
-                helper.make_node("Cast", [a], [p + "_a"], to=TensorProto.DOUBLE),
-                helper.make_node("Cast", [a_zero], [p + "_az"], to=TensorProto.DOUBLE),
-                helper.make_node("Sub", [p + "_a", p + "_az"], [p + "_a0"]),
-                helper.make_node("Cast", [b], [p + "_b"], to=TensorProto.DOUBLE),
-                helper.make_node("Cast", [b_zero], [p + "_bz"], to=TensorProto.DOUBLE),
-                helper.make_node("Sub", [p + "_b", p + "_bz"], [p + "_b0"]),
-                helper.make_node("MatMul", [p + "_a0", p + "_b0"], [p + "_product"]),
-                helper.make_node("Cast", [p + "_product"], [node.output[0]], to=TensorProto.INT32),
-            ]
-        )
-    onnx.save(model, str(target))
-
-
 def build_reader_reference() -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        for file in READER_DIR.iterdir():
-            if file.is_file() and file.name != MODEL_FILE:
-                shutil.copy(file, folder / file.name)
-        exact_integer_model(READER_DIR / MODEL_FILE, folder / MODEL_FILE)
-        reader = Reader(folder)
-        rows = [
-            {"question": q, "sentences": s, "logits": [round(float(x), 5) for x in reader.score(q, s)]} for q, s in reader_pairs()
-        ]
+    reader = Reader()
+    rows = [
+        {"question": q, "sentences": s, "logits": [round(float(x), 5) for x in reader.score(q, s)]} for q, s in reader_pairs()
+    ]
     groups = ",\n".join(json.dumps(row, ensure_ascii=False) for row in rows)  # a question a line
     READER_REFERENCE.write_text(f'{{"model_bytes": {(READER_DIR / MODEL_FILE).stat().st_size}, "groups": [\n{groups}\n]}}\n')
 

@@ -1,0 +1,127 @@
+"""The question mixes a reader's decision is calibrated on (VALIDATION) and measured on (TEST).
+
+A corpus assistant is asked mostly about what its documents hold. Of what they do not answer,
+most is about a topic they discuss (the payment, not its date), some is about something else
+entirely, and a little is worded to look answerable (SQuAD 2.0's adversarial near-misses). A
+decision fitted on near-misses alone is tuned for the rarest case, so each mix holds four kinds:
+
+- ``answerable``: the question against the whole index (its document is in it);
+- ``same_document``: the question against its own document with the passages that hold the
+  answer removed (every chunk overlapping the answer's paragraph, and any chunk holding an
+  answer string): the topic is there, the answer is not;
+- ``off_topic``: the question against the index without its own document;
+- ``near_miss``: SQuAD 2.0's unanswerable questions, written against the paragraph they ask about.
+
+Proportions (``PROPORTIONS``): half answerable, since people mostly ask what they indexed; of the
+rest, topic-present-answer-absent most, off-topic next, near-misses least. Near-misses exist only
+in SQuAD 2.0 (Wikipedia); the other domains share their tenth between the other two negatives.
+
+Four domains (``DOMAINS``), so a shift shows up: Wikipedia (SQuAD 2.0 and SQuADShifts new-wiki
+articles), Reddit posts and Amazon reviews (SQuADShifts), and Natural Questions (real search
+questions). Documents are held out whole (``splits.py``) and indexed through the real pipeline:
+each question is answered from the passages the assistant would actually retrieve and read.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.training.splits import document_key, split_of
+
+KINDS = ("answerable", "same_document", "off_topic", "near_miss")
+PROPORTIONS = {"answerable": 0.50, "same_document": 0.25, "off_topic": 0.15, "near_miss": 0.10}
+PROPORTIONS_WITHOUT_NEAR_MISSES = {"answerable": 0.50, "same_document": 0.30, "off_topic": 0.20}
+DOMAINS = {
+    "squad2-dev": "wikipedia",
+    "squad2-train": "wikipedia",
+    "squadshifts-new-wiki": "wikipedia",
+    "squadshifts-reddit": "reddit",
+    "squadshifts-amazon-reviews": "reviews",
+    "qed-nq": "nq",
+}
+QUESTIONS_PER_DOMAIN = 400
+
+
+@dataclass(frozen=True)
+class MixQuestion:
+    row: dict
+    kind: str
+    domain: str
+    document: str  # document_key(row): the file it is indexed as
+
+    @property
+    def question(self) -> str:
+        return self.row["question"]
+
+    @property
+    def answers(self) -> list[str]:
+        return [a["text"].strip() for a in self.row.get("answers", []) if a["text"].strip()] if self.row["answerable"] else []
+
+    def holds_answer(self, text: str) -> bool:
+        """Only an answerable question's answer counts: every other kind has none to hold."""
+        return self.kind == "answerable" and any(a.lower() in text.lower() for a in self.answers)
+
+
+def read_rows(data_dir: Path) -> list[dict]:
+    rows = []
+    for name in ("span_qa.jsonl.gz", "span_qa_extra.jsonl.gz"):
+        with gzip.open(data_dir / name, "rt", encoding="utf-8") as handle:
+            rows += [json.loads(line) for line in handle]
+    return rows
+
+
+def build_mix(
+    rows: list[dict], split: str, seed: int, per_domain: int = QUESTIONS_PER_DOMAIN
+) -> tuple[list[MixQuestion], dict[str, list[str]]]:
+    """The split's questions, each given one kind in the stated proportions (a question is used once),
+    and every held-out document they come from: {document key: its paragraphs, in order}."""
+    rng = random.Random(f"{seed}-{split}")
+    held_out = [r for r in rows if r["dataset"] in DOMAINS and split_of(r) == split]
+    paragraphs: dict[str, list[str]] = defaultdict(list)
+    by_domain: dict[str, list[dict]] = defaultdict(list)
+    for row in held_out:
+        by_domain[DOMAINS[row["dataset"]]].append(row)
+        if row["context"] not in paragraphs[document_key(row)]:
+            paragraphs[document_key(row)].append(row["context"])
+    mix = []
+    for domain in sorted(by_domain):
+        answerable = [r for r in by_domain[domain] if r["answerable"]]
+        near_misses = [r for r in by_domain[domain] if not r["answerable"]]
+        rng.shuffle(answerable)
+        rng.shuffle(near_misses)
+        shares = PROPORTIONS if near_misses else PROPORTIONS_WITHOUT_NEAR_MISSES
+        total = min(per_domain, int(len(answerable) / (1 - shares.get("near_miss", 0.0))))
+        counts = {kind: round(share * total) for kind, share in shares.items()}
+        picked = near_misses[: counts.pop("near_miss", 0)]
+        chosen = [(row, "near_miss") for row in picked]
+        start = 0
+        for kind, count in counts.items():
+            chosen += [(row, kind) for row in answerable[start : start + count]]
+            start += count
+        mix += [MixQuestion(row, kind, domain, document_key(row)) for row, kind in chosen]
+    # Whole documents, not only the paragraphs questions were picked from.
+    return mix, {question.document: paragraphs[question.document] for question in mix}
+
+
+def file_name(document: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", document)[:120] + ".txt"
+
+
+def write_corpus(documents: dict[str, list[str]], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for document, paragraphs in documents.items():
+        (folder / file_name(document)).write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
+
+
+def proportions(mix: list[MixQuestion]) -> dict[str, dict[str, int]]:
+    """{domain: {kind: questions}}, for the report and the model card."""
+    table: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(KINDS, 0))
+    for question in mix:
+        table[question.domain][question.kind] += 1
+    return {domain: table[domain] for domain in sorted(table)}
