@@ -66,10 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "eval",
         parents=[common],
-        help="score answers on a gold set (GOLD.jsonl), the reader's decision on the held-out mixes ('mix'), "
-        "or retrieval on BEIR data ('beir')",
+        help="score answers on a gold set (GOLD.jsonl), the reader on SQuAD-format data ('squad FILE.json'), "
+        "its decision on the held-out mixes ('mix'), or retrieval on BEIR data ('beir')",
     )
-    evaluate.add_argument("gold", metavar="GOLD.jsonl | mix | beir", help="a gold set, 'mix' (../shared/training) or 'beir'")
+    evaluate.add_argument(
+        "gold", metavar="GOLD.jsonl | squad | mix | beir", help="a gold set, 'squad' FILE.json, 'mix' or 'beir'"
+    )
+    evaluate.add_argument("file", nargs="?", type=Path, help="squad: a SQuAD-format file (v1.1 or v2.0)")
     evaluate.add_argument("--json", type=Path, dest="json_out", help="write the full report as JSON")
     evaluate.add_argument("--report", type=Path, help="write a Markdown report, failures first")
     evaluate.add_argument("--compare", type=Path, help="an earlier --json report to compare with")
@@ -249,6 +252,8 @@ def cmd_eval(assistant, args) -> int:
         return _eval_beir(assistant, args)
     if args.gold == "mix":
         return _eval_mix(assistant, args)
+    if args.gold == "squad":
+        return _eval_squad(assistant, args)
     from assistant.evaluation import gold as evaluate
     from assistant.evaluation import mix
 
@@ -270,6 +275,25 @@ def cmd_eval(assistant, args) -> int:
     stored = mix.stored_table(assistant.reader.folder)
     if stored:
         print(f"\nThe reader on its held-out TEST mix, per domain (measured when it was calibrated):\n{stored}")
+    return 0
+
+
+def _eval_squad(assistant, args) -> int:
+    from assistant.evaluation import squad
+
+    if args.file is None or not args.file.is_file():
+        print("assistant: eval squad needs a SQuAD-format file: assistant eval squad FILE.json", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        rows = squad.load_squad(args.file)
+    except (ValueError, KeyError, TypeError) as exc:
+        print(f"assistant: {args.file} is not a SQuAD-format file ({exc})", file=sys.stderr)
+        return EXIT_USAGE
+    predictions, no_answer, best_guess = squad.predict(rows, assistant.encoder, assistant.reader)
+    figures = squad.score(rows, predictions, no_answer, best_guess)
+    print("\n".join(f"{key:20} {value}" for key, value in figures.items()))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(figures, indent=1))
     return 0
 
 

@@ -9,6 +9,8 @@ document, a tenth each.
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 
 VALIDATION_ARTICLES = {"Computational_complexity_theory", "Islamism"}
 TEST_ARTICLES = {"Normans", "Huguenot", "Steam_engine"}
@@ -35,3 +37,28 @@ def split_of(row: dict) -> str:
         tenth = int(hashlib.sha1(f"{row['dataset']}/{document_key(row)}".encode()).hexdigest(), 16) % 10
         return HELD_OUT_TENTHS.get(tenth, "train")
     return "train"
+
+
+def write_squad(rows: list[dict], path: Path) -> None:
+    """Flattened rows back into a SQuAD 2.0 file, one paragraph per context (for `assistant eval squad`)."""
+    articles: dict[str, dict[str, list[dict]]] = {}
+    for row in rows:
+        qas = articles.setdefault(row["title"], {}).setdefault(row["context"], [])
+        answers = [{"text": a["text"], "answer_start": a["start"]} for a in row["answers"]] if row["answerable"] else []
+        qas.append({"id": row["id"], "question": row["question"], "answers": answers, "is_impossible": not row["answerable"]})
+    data = [
+        {"title": title, "paragraphs": [{"context": context, "qas": qas} for context, qas in paragraphs.items()]}
+        for title, paragraphs in articles.items()
+    ]
+    path.write_text(json.dumps({"version": "v2.0", "data": data}, ensure_ascii=False), encoding="utf-8")
+
+
+if __name__ == "__main__":  # python -m assistant.training.splits ../shared/training test squad2 OUT.json
+    import sys
+
+    from assistant.training.mix import read_rows
+
+    data_dir, split, prefix, out = sys.argv[1:5]
+    chosen = [r for r in read_rows(Path(data_dir)) if split_of(r) == split and r["dataset"].startswith(prefix)]
+    write_squad(chosen, Path(out))
+    print(f"{len(chosen)} questions of the {split} documents ({prefix}*) written to {out}")
