@@ -1,0 +1,186 @@
+"""Train a span reader (issue #18): question + passage in, the answer's start and end out, or the
+[CLS] position for "no answer here" (SQuAD 2.0 style); a passage longer than the window is read in
+overlapping windows.
+
+A run outlives a sitting on a 2-core CPU (~7.7 windows/s at 192 word pieces, fp32), so it is
+resumable: every ``checkpoint_every`` steps the weights, the optimiser, the schedule and the RNG
+state are written atomically into the checkpoint folder (outside git), and the data order is a
+function of the seed and the step. A run started again with the same folder and recipe continues
+from its last checkpoint and ends with the same weights as an uninterrupted run (a test kills one
+with SIGKILL). Progress and ETA go to the log::
+
+    python -m assistant.training.span --data ../shared/training --checkpoints ~/span-run [--max-questions 50000]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from assistant.training.splits import document_key, split_of
+
+UNANSWERABLE_SHARE = 0.25  # answerable questions also asked of another paragraph of their document without the answer
+
+
+@dataclass(frozen=True)
+class SpanRecipe:
+    seed: int = 13
+    max_length: int = 192
+    doc_stride: int = 64
+    batch_size: int = 16
+    learning_rate: float = 5e-5
+    epochs: float = 1.0
+    checkpoint_every: int = 200
+
+
+def training_rows(rows: list[dict], seed: int, max_questions: int | None = None) -> list[dict]:
+    """TRAIN documents only (splits.py), whole-paper contexts left out; plus honest unanswerable rows:
+    a question against another paragraph of its own document that does not hold the answer string."""
+    rng = random.Random(seed)
+    train = [r for r in rows if split_of(r) == "train" and len(r["context"]) < 4000]
+    rng.shuffle(train)
+    train = train[:max_questions] if max_questions else train
+    paragraphs: dict[str, list[str]] = {}
+    for row in rows:
+        if split_of(row) == "train" and row["context"] not in paragraphs.setdefault(document_key(row), []):
+            paragraphs[document_key(row)].append(row["context"])
+    made = []
+    for row in train:
+        if not row["answerable"] or rng.random() >= UNANSWERABLE_SHARE:
+            continue
+        answers = [a["text"].lower() for a in row["answers"]]
+        others = [p for p in paragraphs[document_key(row)] if p != row["context"] and not any(a in p.lower() for a in answers)]
+        if others:
+            made.append(row | {"id": row["id"] + "-other", "context": rng.choice(others), "answerable": False, "answers": []})
+    return train + made
+
+
+def windows(tokenizer, rows: list[dict], max_length: int, doc_stride: int) -> list[dict]:
+    """Every window of every row, with the answer's token positions in it (0, [CLS], where it has none).
+    A question too long to leave a window room for more than its stride of passage is left out."""
+    room = max_length - doc_stride - 32
+    rows = [r for r, ids in zip(rows, tokenizer([r["question"] for r in rows])["input_ids"]) if len(ids) <= room]
+    encoded = tokenizer(
+        [r["question"] for r in rows], [r["context"] for r in rows], truncation="only_second", max_length=max_length,
+        stride=doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True, padding="max_length",
+    )  # fmt: skip
+    out = []
+    for i, offsets in enumerate(encoded["offset_mapping"]):
+        row = rows[encoded["overflow_to_sample_mapping"][i]]
+        sequence = encoded.sequence_ids(i)
+        start = end = 0
+        if row["answerable"]:
+            answer = row["answers"][0]
+            first, last = answer["start"], answer["start"] + len(answer["text"])
+            context = [k for k, s in enumerate(sequence) if s == 1]
+            if context and offsets[context[0]][0] <= first and offsets[context[-1]][1] >= last:
+                start = next((k for k in context if offsets[k][1] > first), 0)
+                end = next((k for k in reversed(context) if offsets[k][0] < last), 0)
+                if not 0 < start <= end:  # an answer of no word pieces (spaces, a stray character): no label to learn
+                    continue
+        out.append({
+            "input_ids": encoded["input_ids"][i], "attention_mask": encoded["attention_mask"][i],
+            "token_type_ids": encoded["token_type_ids"][i], "start": start, "end": end,
+        })  # fmt: skip
+    return out
+
+
+def _order(n: int, seed: int, step: int, batch_size: int) -> list[int]:
+    """The windows of a step: epoch e is a permutation seeded by (seed, e), so a resumed run needs only the step."""
+    first = step * batch_size
+    epoch, offset = divmod(first, n)
+    batch = []
+    while len(batch) < batch_size:
+        permutation = list(range(n))
+        random.Random(f"{seed}-{epoch}").shuffle(permutation)
+        batch += permutation[offset : offset + batch_size - len(batch)]
+        epoch, offset = epoch + 1, 0
+    return batch
+
+
+def train(windows_: list[dict], base: Path, folder: Path, recipe: SpanRecipe, log=print):
+    """Train (or continue training) in ``folder``; returns the model. The checkpoint is checked against the recipe."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(recipe.seed)
+    model = AutoModelForQuestionAnswering.from_pretrained(str(base))
+    steps = max(1, math.ceil(len(windows_) * recipe.epochs / recipe.batch_size))
+    optimiser = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate, weight_decay=0.01)
+    warmup = max(1, steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
+    )
+    checkpoint = folder / "checkpoint.pt"
+    identity = {"recipe": asdict(recipe), "windows": len(windows_)}
+    step = 0
+    if checkpoint.is_file():
+        saved = torch.load(checkpoint, weights_only=False)
+        if saved["identity"] != identity:
+            raise ValueError(f"{checkpoint} belongs to another run ({saved['identity']}); use another folder")
+        model.load_state_dict(saved["model"])
+        optimiser.load_state_dict(saved["optimiser"])
+        schedule.load_state_dict(saved["schedule"])
+        torch.set_rng_state(saved["rng"])
+        step = saved["step"]
+        log(f"continuing from step {step} of {steps} ({checkpoint})")
+    model.train()
+    started, first_step = time.perf_counter(), step
+    while step < steps:
+        batch = [windows_[i] for i in _order(len(windows_), recipe.seed, step, recipe.batch_size)]
+        tensors = {k: torch.tensor([w[k] for w in batch]) for k in ("input_ids", "attention_mask", "token_type_ids")}
+        output = model(**tensors, start_positions=torch.tensor([w["start"] for w in batch]),
+                       end_positions=torch.tensor([w["end"] for w in batch]))  # fmt: skip
+        output.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        schedule.step()
+        optimiser.zero_grad()
+        step += 1
+        if step % recipe.checkpoint_every == 0 or step == steps:
+            state = {"identity": identity, "step": step, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                     "schedule": schedule.state_dict(), "rng": torch.get_rng_state()}  # fmt: skip
+            partial = checkpoint.with_suffix(f".{os.getpid()}.partial")
+            torch.save(state, partial)
+            partial.replace(checkpoint)  # atomic: a kill never leaves half a checkpoint
+            rate = (step - first_step) * recipe.batch_size / (time.perf_counter() - started)
+            eta = (steps - step) * recipe.batch_size / max(rate, 1e-9)
+            log(f"step {step}/{steps}  loss {output.loss.item():.3f}  {rate:.1f} windows/s  ETA {eta / 60:.0f} min")
+    model.eval()
+    return model
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    from transformers import AutoTokenizer
+
+    from assistant.settings import bundled_model_path
+    from assistant.training.mix import read_rows
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/training"))
+    parser.add_argument("--checkpoints", type=Path, required=True, help="a folder outside git; reused to continue a run")
+    parser.add_argument("--max-questions", type=int, help="answerable and near-miss questions before the made unanswerable ones")
+    parser.add_argument("--recipe", type=json.loads, default={}, help='overrides as JSON, e.g. \'{"batch_size": 32}\'')
+    args = parser.parse_args(argv)
+    recipe = SpanRecipe(**args.recipe)
+    rows = training_rows(read_rows(args.data), recipe.seed, args.max_questions)
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    prepared = windows(tokenizer, rows, recipe.max_length, recipe.doc_stride)
+    print(f"{len(rows)} questions, {len(prepared)} windows", flush=True)
+    model = train(prepared, bundled_model_path(), args.checkpoints, recipe, log=lambda line: print(line, flush=True))
+    model.save_pretrained(str(args.checkpoints / "model"))
+    tokenizer.save_pretrained(str(args.checkpoints / "model"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The span reader's training (assistant/training/span.py): windows over long passages, and a run killed
+with SIGKILL that continues from its checkpoint to the same weights as an uninterrupted run."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from assistant.settings import bundled_model_path
+from assistant.training.span import SpanRecipe, train, windows
+
+ROOT = Path(__file__).resolve().parent.parent
+SHORE = "The French Government recently announced that officers could intercept boats leaving within 300 metres of the shoreline."
+UNION = "Alliance, the largest police union in France, has said it is too dangerous for its members to carry out arrests at sea."
+RECIPE = SpanRecipe(max_length=64, doc_stride=16, batch_size=2, epochs=3.0, checkpoint_every=2)
+
+
+def rows() -> list[dict]:
+    def row(question, context, answer):
+        answers = [{"text": answer, "start": context.index(answer)}] if answer else []
+        return {"question": question, "context": context, "answerable": bool(answer), "answers": answers}
+
+    return [
+        row("Within what distance can officers intercept boats?", SHORE, "300 metres"),
+        row("Who announced the policy?", SHORE, "The French Government"),
+        row("Which union called it too dangerous?", UNION, "Alliance"),
+        row("What is too dangerous?", UNION, "to carry out arrests at sea"),
+        row("What is the capital of Germany?", UNION, None),
+        row("How many boats crossed?", SHORE, None),
+    ]
+
+
+def prepared() -> list[dict]:
+    from transformers import AutoTokenizer
+
+    return windows(AutoTokenizer.from_pretrained(str(bundled_model_path())), rows(), RECIPE.max_length, RECIPE.doc_stride)
+
+
+def run(folder: str) -> None:
+    """Entry point of the training subprocesses."""
+    train(prepared(), bundled_model_path(), Path(folder), RECIPE, log=lambda line: print(line, flush=True))
+
+
+def test_a_passage_longer_than_the_window_is_read_in_windows_with_the_answer_in_the_second():
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    context = "The beach at Calais was quiet that morning. " * 12 + SHORE
+    question = "Within what distance can officers intercept boats?"
+    long_row = {"question": question, "context": context, "answerable": True,
+                "answers": [{"text": "300 metres", "start": context.index("300 metres")}]}  # fmt: skip
+    found = windows(tokenizer, [long_row], max_length=96, doc_stride=24)
+    assert len(found) >= 2
+    assert found[0]["start"] == 0 and found[0]["end"] == 0  # the first window does not hold it: no answer there
+    holding = [w for w in found if w["start"] > 0]
+    assert holding and found.index(holding[0]) >= 1
+    w = holding[0]
+    assert tokenizer.decode(w["input_ids"][w["start"] : w["end"] + 1]) == "300 metres"
+
+
+def test_a_killed_run_continues_from_its_checkpoint_to_the_same_weights(tmp_path):
+    uninterrupted = tmp_path / "whole"
+    done = subprocess.run([sys.executable, "-c", f"from tests.test_span_training import run; run({str(uninterrupted)!r})"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-c", f"from tests.test_span_training import run; run({str(killed)!r})"],
+                               cwd=ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    for line in process.stdout:  # the first checkpoint is written: kill it in the middle of the run
+        if line.startswith("step 2/"):
+            break
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    time.sleep(0.1)
+
+    resumed = subprocess.run([sys.executable, "-c", f"from tests.test_span_training import run; run({str(killed)!r})"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "continuing from step" in resumed.stdout
+    whole = torch.load(uninterrupted / "checkpoint.pt", weights_only=False)
+    again = torch.load(killed / "checkpoint.pt", weights_only=False)
+    assert whole["step"] == again["step"] == 9  # 6 windows x 3 epochs / batch 2
+    for name, tensor in whole["model"].items():
+        assert torch.equal(tensor, again["model"][name]), name
+
+
+def test_a_checkpoint_of_another_recipe_is_refused(tmp_path):
+    run(str(tmp_path))
+    other = SpanRecipe(max_length=64, doc_stride=16, batch_size=3, epochs=3.0, checkpoint_every=2)
+    try:
+        train(prepared(), bundled_model_path(), tmp_path, other, log=lambda line: None)
+    except ValueError as exc:
+        assert "another run" in str(exc)
+    else:
+        raise AssertionError("a checkpoint of another recipe was used")
