@@ -77,6 +77,9 @@ def reader_model_for_every_cpu(model_file: Path, cache_dir: Path | None = None) 
         partial = cached.with_suffix(f".{os.getpid()}.partial")
         partial.write_bytes(_dequantized_form(model_file))
         partial.replace(cached)  # atomic: another process never loads half a model
+        for stale in cache_dir.glob("*.onnx"):  # an earlier model's form, or the uint8 form readers used to run
+            if stale != cached and stale.name.startswith(("fp32-", "uint8-")):
+                stale.unlink(missing_ok=True)
     return cached
 
 

@@ -113,3 +113,17 @@ def test_the_training_command_runs_end_to_end_on_a_tiny_sample(tmp_path, seed_as
     )  # fmt: skip
     assert asked.returncode == 0, asked.stderr
     assert json.loads(asked.stdout)["outcome"] in ("answered", "not_stated", "not_found")
+
+
+def test_the_fp32_form_is_made_once_and_replaces_earlier_forms(tmp_path):
+    cache = tmp_path / "reader-cache"
+    cache.mkdir()
+    (cache / "uint8-123-456.onnx").write_bytes(b"the form readers ran before 2026-12-02")
+    first = Reader(cache_dir=cache)
+    made = list(cache.iterdir())
+    assert [p.name.split("-")[0] for p in made] == ["fp32"]
+    stamp = made[0].stat().st_mtime_ns
+    second = Reader(cache_dir=cache)
+    assert list(cache.iterdir()) == made and made[0].stat().st_mtime_ns == stamp  # reused, not made again
+    pair = ("Within what distance can officers intercept boats?", ["within 300 metres of the shoreline"])
+    assert first.score(*pair).tolist() == second.score(*pair).tolist()
