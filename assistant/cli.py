@@ -304,7 +304,8 @@ def _eval_mix(assistant, args) -> int:
         print("assistant: eval mix needs --data DIR holding span_qa.jsonl.gz and span_qa_extra.jsonl.gz", file=sys.stderr)
         return EXIT_USAGE
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    measured = mix.run(args.data, "validation" if args.split == "validation" else "test", assistant.reader, log=log)
+    split = "validation" if args.split == "validation" else "test"
+    measured = mix.run(args.data, split, assistant.encoder, assistant.reader, log=log)
     print(mix.table(measured))
     if args.json_out:
         args.json_out.write_text(json.dumps(measured, indent=1))

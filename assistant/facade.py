@@ -192,7 +192,9 @@ class Assistant:
             )
         return self._generator
 
-    def _retrieve(self, question: str, context: str, top_k: int | None):
+    @property
+    def retriever(self):
+        """The hybrid retriever over the open index, with the settings' fusion."""
         from assistant.retrieval import HybridRetriever
 
         if self._retriever is None:
@@ -204,7 +206,10 @@ class Assistant:
                 self.settings.fusion_alpha,
                 self.settings.rrf_k,
             )
-        return self._retriever.retrieve(f"{context} {question}".strip(), top_k or self.settings.top_k)
+        return self._retriever
+
+    def _retrieve(self, question: str, context: str, top_k: int | None):
+        return self.retriever.retrieve(f"{context} {question}".strip(), top_k or self.settings.top_k)
 
     @staticmethod
     def _finish(answer: Answer, chunks, started: float, retrieved: float) -> Answer:

@@ -12,16 +12,13 @@ import tempfile
 from pathlib import Path
 
 
-def run(data_dir: Path, split: str, reader, seed: int = 13, per_domain: int | None = None, log=print) -> dict:
+def run(data_dir: Path, split: str, encoder, reader, seed: int = 13, per_domain: int | None = None, log=print) -> dict:
     """Index the split's mix in a scratch folder, answer every question with the reader's calibration, measure."""
-    from assistant.index.embedding import Encoder
-    from assistant.settings import bundled_model_path
     from assistant.training.calibrate import decide_all, measure, run_mix
     from assistant.training.mix import QUESTIONS_PER_DOMAIN, build_mix, proportions, read_rows
 
     mix, documents = build_mix(read_rows(data_dir), split, seed, per_domain or QUESTIONS_PER_DOMAIN)
     with tempfile.TemporaryDirectory() as scratch:
-        encoder = Encoder(bundled_model_path(), Path(scratch) / "encoder")
         examples, answerer = run_mix(mix, documents, encoder, reader, Path(scratch) / split, log)
         measured = measure(decide_all(examples, answerer, reader.calibration))
     return {"split": split, "mix": proportions([e.question for e in examples]), **measured}

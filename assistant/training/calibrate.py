@@ -84,7 +84,6 @@ def run_mix(mix: list[MixQuestion], documents: dict[str, list[str]], encoder, re
     """Index the mix's documents, then retrieve and read every question; returns (examples, answerer)."""
     from assistant.answering.extractive import ExtractiveAnswerer
     from assistant.facade import Assistant
-    from assistant.retrieval import HybridRetriever
     from assistant.settings import Settings
 
     write_corpus(documents, scratch / "corpus")
@@ -93,8 +92,7 @@ def run_mix(mix: list[MixQuestion], documents: dict[str, list[str]], encoder, re
     started = time.perf_counter()
     report = assistant.ingest()
     log(f"mix indexed: {len(documents)} documents, {report.chunks_embedded} chunks in {time.perf_counter() - started:.0f} s")
-    index = assistant.index
-    retriever = HybridRetriever(index, encoder, settings.candidates, settings.fusion, settings.fusion_alpha, settings.rrf_k)
+    index, retriever = assistant.index, assistant.retriever
     answerer = ExtractiveAnswerer(index.bm25().idf, reader, settings.max_answer_sentences)
     by_name = {Path(d.path).name: d.doc_id for d in index.catalog.documents()}
     texts = {doc_id: index.catalog.document_text(doc_id) or "" for doc_id in by_name.values()}

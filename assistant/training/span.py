@@ -20,6 +20,7 @@ import os
 import random
 import time
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from assistant.training.splits import document_key, split_of
@@ -90,15 +91,19 @@ def windows(tokenizer, rows: list[dict], max_length: int, doc_stride: int) -> li
     return out
 
 
+@lru_cache(maxsize=2)
+def _permutation(n: int, seed: int, epoch: int) -> tuple[int, ...]:
+    order = list(range(n))
+    random.Random(f"{seed}-{epoch}").shuffle(order)
+    return tuple(order)
+
+
 def _order(n: int, seed: int, step: int, batch_size: int) -> list[int]:
     """The windows of a step: epoch e is a permutation seeded by (seed, e), so a resumed run needs only the step."""
-    first = step * batch_size
-    epoch, offset = divmod(first, n)
-    batch = []
+    epoch, offset = divmod(step * batch_size, n)
+    batch: list[int] = []
     while len(batch) < batch_size:
-        permutation = list(range(n))
-        random.Random(f"{seed}-{epoch}").shuffle(permutation)
-        batch += permutation[offset : offset + batch_size - len(batch)]
+        batch += _permutation(n, seed, epoch)[offset : offset + batch_size - len(batch)]
         epoch, offset = epoch + 1, 0
     return batch
 
@@ -170,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/training"))
     parser.add_argument("--checkpoints", type=Path, required=True, help="a folder outside git; reused to continue a run")
     parser.add_argument("--max-questions", type=int, help="answerable and near-miss questions before the made unanswerable ones")
-    parser.add_argument("--recipe", type=json.loads, default={}, help='overrides as JSON, e.g. \'{"batch_size": 32}\'')
+    parser.add_argument("--recipe", type=json.loads, default={}, help="overrides as JSON, e.g. '{\"batch_size\": 32}'")
     args = parser.parse_args(argv)
     recipe = SpanRecipe(**args.recipe)
     rows = training_rows(read_rows(args.data), recipe.seed, args.max_questions)
