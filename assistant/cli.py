@@ -85,14 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test", help="beir: qrels split; mix: test or validation (default test)")
     evaluate.add_argument("--tune", action="store_true", help="beir: also sweep the fusion parameters (use on train)")
     train = commands.add_parser(
-        "train-reader", parents=[common], help="train the reader model and its calibration (assistant/models/reader)"
+        "train-reader", parents=[common], help="train the reader (ASSISTANT_READER: span or sentence) and its calibration"
     )
     train.add_argument("--data", type=Path, default=Path("../shared/training"), help="training data folder")
     train.add_argument("--out", type=Path, help="where the model goes (default: the one the assistant uses)")
     train.add_argument("--seed", type=int, default=13)
     train.add_argument("--epochs", type=float, default=1.0)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--max-pairs", type=int, default=40_000, help="training pairs used (0: all)")
+    train.add_argument("--batch-size", type=int, help="default: 16 for the span reader, 32 for the sentence reader")
+    train.add_argument("--max-pairs", type=int, default=40_000, help="sentence reader: training pairs used (0: all)")
+    train.add_argument("--max-questions", type=int, help="span reader: questions drawn (default: all of TRAIN)")
+    train.add_argument("--bf16", action="store_true", help="span reader: bf16 autocast (faster where the CPU has it natively)")
     train.add_argument("--sample", type=int, help="a quick check of the recipe: this many questions (and per mix domain)")
     train.add_argument(
         "--recalibrate", action="store_true", help="keep the model's weights; fit the calibration again and re-measure"
@@ -100,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--precision-target", type=float, help="answer only where the VALIDATION mix's answers are right this often"
     )
-    train.add_argument("--checkpoint", type=Path, help="keep the fine-tuned weights here; reused when present")
+    train.add_argument(
+        "--checkpoint", type=Path, help="keep the fine-tuned weights here; reused when present (span reader: resumed from)"
+    )
     train.add_argument("--no-quantize", action="store_true", help="ship fp32 instead of int8 weights")
     return parser
 
@@ -327,6 +331,7 @@ def _eval_beir(assistant, args) -> int:
 
 def cmd_train_reader(assistant, args) -> int:
     from assistant.answering.reader import READER_DIR
+    from assistant.answering.span_reader import SPAN_READER_DIR
     from assistant.training.calibrate import PRECISION_TARGET
     from assistant.training.reader import recalibrate, train_reader
 
@@ -335,15 +340,26 @@ def cmd_train_reader(assistant, args) -> int:
         return EXIT_USAGE
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     target = args.precision_target or PRECISION_TARGET
+    kind = assistant.settings.reader
     if args.recalibrate:
-        recalibrate(args.data, args.out or READER_DIR, seed=args.seed, sample=args.sample, target=target, log=log)
+        folder = args.out or assistant.settings.reader_path or (SPAN_READER_DIR if kind == "span" else READER_DIR)
+        recalibrate(args.data, folder, seed=args.seed, sample=args.sample, target=target, kind=kind, log=log)
+        return 0
+    if kind == "span":
+        from assistant.training.span import SpanRecipe, run
+
+        if args.checkpoint is None:
+            print("assistant: the span reader trains for hours; give it a folder outside git: --checkpoint DIR", file=sys.stderr)
+            return EXIT_USAGE
+        recipe = SpanRecipe(seed=args.seed, epochs=args.epochs, batch_size=args.batch_size or 16, bf16=args.bf16)
+        run(args.data, args.checkpoint, args.out or SPAN_READER_DIR, recipe, args.max_questions, args.sample, target, log)
         return 0
     train_reader(
         args.data,
         args.out or READER_DIR,
         seed=args.seed,
         epochs=args.epochs,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or 32,
         sample=args.sample,
         max_pairs=args.max_pairs or None,
         checkpoint=args.checkpoint,
@@ -358,12 +374,15 @@ OUTCOME_LABELS = {"answered": "answered", "not_stated": "not stated directly", "
 
 
 def format_answer(answer) -> str:
+    from assistant.answering.answer import marked
+
     lines = [f"({answer.notice})", ""] if answer.notice else []
     confidence = "" if answer.confidence is None else f", confidence {answer.confidence:.2f}"
-    lines += [f"[{OUTCOME_LABELS.get(answer.outcome, answer.outcome)}{confidence}]", answer.answer, ""]
-    marked = [s for s in answer.sentences if s.verdict not in ("supported", "quoted")]
-    if marked:
-        lines += [f"! {s.verdict} (support {s.support:.2f}): {s.text}" for s in marked] + [""]
+    bold = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("**", "**")
+    lines += [f"[{OUTCOME_LABELS.get(answer.outcome, answer.outcome)}{confidence}]", marked(answer, *bold), ""]
+    flagged = [s for s in answer.sentences if s.verdict not in ("supported", "quoted")]
+    if flagged:
+        lines += [f"! {s.verdict} (support {s.support:.2f}): {s.text}" for s in flagged] + [""]
     if answer.citations:
         lines.append("Sources:")
         lines += [

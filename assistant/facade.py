@@ -62,9 +62,11 @@ class Assistant:
     def reader(self):
         """The trained reader; raises ReaderError naming a missing or corrupt file."""
         if self._reader is None:
-            from assistant.answering.reader import READER_DIR, Reader
+            from assistant.answering.reader import load_reader
 
-            self._reader = Reader(self.settings.reader_path or READER_DIR, cache_dir=self.settings.index_dir / "reader")
+            settings = self.settings
+            cache = settings.index_dir / ("span_reader" if settings.reader == "span" else "reader")
+            self._reader = load_reader(settings.reader, settings.reader_path, cache_dir=cache)
         return self._reader
 
     @property

@@ -48,8 +48,10 @@ class Settings(BaseSettings):
     fusion_alpha: float = 0.55
     rrf_k: int = 60
 
-    # The trained reader and its calibration (assistant/models/reader, `assistant train-reader`).
-    reader_path: Path | None = Field(None, description="reader model folder; default: the one shipped in the package")
+    # The trained reader and its calibration: "span" (assistant/models/span_reader) names the answer's
+    # words; "sentence" (assistant/models/reader) scores whole sentences (README, "The reader").
+    reader: Literal["span", "sentence"] = "span"
+    reader_path: Path | None = Field(None, description="reader model folder; default: the one shipped for that reader")
     max_answer_sentences: int = 3
     max_question_chars: int = 2000  # a longer question is refused with a message, not cut silently
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answering.reader import Reader
+from assistant.answering.reader import load_reader
 from assistant.facade import Assistant
 from assistant.index.embedding import Encoder
 from assistant.settings import Settings, bundled_model_path
@@ -24,9 +24,10 @@ def encoder(tmp_path_factory) -> Encoder:
 
 
 @pytest.fixture(scope="session")
-def reader() -> Reader:
-    """The shipped reader model, loaded once."""
-    return Reader()
+def reader():
+    """The reader the assistant uses by default (Settings.reader), loaded once."""
+    settings = Settings()
+    return load_reader(settings.reader, settings.reader_path)
 
 
 @pytest.fixture

@@ -45,18 +45,19 @@ def test_ask_read_the_highlighted_source_upload_and_delete(writable_assistant, s
 
     page.goto(serve(writable_assistant))
 
-    ask(page, "How many migrants died crossing the Channel this year?")  # not stated: two closest sentences quoted
+    ask(page, "How many people drowned in the Channel in 2025?")  # not stated: two closest sentences quoted
     expect(page.locator("#chat")).to_contain_text("Not stated directly")  # the outcome's badge
     expect(page.locator("#sources")).to_contain_text("they do not state the answer directly")
     expect(page.locator("#viewer mark")).to_contain_text("18,000 migrants")  # source 1 opens by itself
     page.locator("#chat a[href='#source-2']").last.click()  # the [2] in the answer opens source 2
-    expect(page.locator("#viewer mark")).to_contain_text("smash the gangs")
+    expect(page.locator("#viewer mark")).to_contain_text("running across the beach")
     page.locator("#clear").click()
 
     ask(page, SHORE_QUESTION)
     expect(page.locator("#chat")).to_contain_text("Answered")
     expect(page.locator("#chat")).to_contain_text("300 metres")
     expect(page.locator("#chat")).to_contain_text("[1]")
+    expect(page.locator("#chat strong").last).to_contain_text("300 metres")  # the answer's own words, in bold
     page.locator("#source-choice label").filter(has_text="[1]").click()
     mark = page.locator("#viewer mark")
     expect(mark).to_contain_text("300 metres")

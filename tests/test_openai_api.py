@@ -53,6 +53,8 @@ def test_the_openai_client_gets_a_cited_checked_answer(client, seed_assistant):
     text = seed_assistant.index.catalog.document_text(citation["doc_id"])
     assert text[citation["start"] : citation["end"]] == citation["quote"] and "300 metres" in citation["quote"]
     assert citation["path"].endswith("french-police-fail-to-stop-migrant-boat.txt")
+    span = result["answer_span"]  # the answer's own words, inside the sentence cited as [1]
+    assert "300 metres" in span["text"] and citation["start"] <= span["start"] < span["end"] <= citation["end"]
     assert all(s["verdict"] == "supported" for s in result["sentences"])
     assert result["answer"] == content
     usage = response.usage

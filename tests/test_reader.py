@@ -31,8 +31,13 @@ def test_the_shipped_reader_is_small_and_has_its_card():
     assert set(metrics["test"]["by_domain"]) == {"wikipedia", "reddit", "reviews", "nq"}
 
 
-def test_the_reader_prefers_the_sentence_that_answers(reader):
-    logits = reader.score(
+@pytest.fixture(scope="module")
+def sentence_reader() -> Reader:
+    return Reader()
+
+
+def test_the_reader_prefers_the_sentence_that_answers(sentence_reader):
+    logits = sentence_reader.score(
         SHORE_QUESTION,
         [
             "French police were photographed on the beach at Calais.",
@@ -42,9 +47,9 @@ def test_the_reader_prefers_the_sentence_that_answers(reader):
     assert logits[1] > logits[0]
 
 
-def test_a_pair_longer_than_the_window_is_cut_not_refused(reader):
+def test_a_pair_longer_than_the_window_is_cut_not_refused(sentence_reader):
     long_sentence = "The officers stood on the beach. " * 200
-    assert reader.score("Where did the officers stand?", [long_sentence]).shape == (1,)
+    assert sentence_reader.score("Where did the officers stand?", [long_sentence]).shape == (1,)
 
 
 @pytest.mark.parametrize("missing", ["model.onnx", "tokenizer.json", "calibration.json"])
@@ -65,7 +70,7 @@ def test_a_corrupt_reader_file_is_a_clear_error_in_the_cli(seed_assistant, tmp_p
     done = subprocess.run(
         [sys.executable, "-m", "assistant.cli", "ask", SHORE_QUESTION, "--index", str(seed_assistant.settings.index_dir),
          "--reader", str(copy)],
-        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "ASSISTANT_READER": "sentence"},
     )  # fmt: skip
     assert done.returncode == 6
     assert "cannot be loaded" in done.stderr and "assistant train-reader" in done.stderr and "Traceback" not in done.stderr
@@ -86,7 +91,7 @@ def test_the_training_command_runs_end_to_end_on_a_tiny_sample(tmp_path, seed_as
     done = subprocess.run(
         [sys.executable, "-m", "assistant.cli", "train-reader", "--data", str(TRAINING_DATA), "--out", str(out),
          "--sample", "16", "--max-pairs", "64", "--seed", "5"],
-        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=1200,
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "ASSISTANT_READER": "sentence"}, timeout=1200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     for name in ("model.onnx", "tokenizer.json", "calibration.json", "metrics.json"):
@@ -100,7 +105,7 @@ def test_the_training_command_runs_end_to_end_on_a_tiny_sample(tmp_path, seed_as
     again = subprocess.run(
         [sys.executable, "-m", "assistant.cli", "train-reader", "--recalibrate", "--data", str(TRAINING_DATA),
          "--out", str(out), "--sample", "16", "--seed", "5"],
-        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=1200,
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "ASSISTANT_READER": "sentence"}, timeout=1200,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
     assert (out / "model.onnx").read_bytes() == model and (out / "calibration.json").read_bytes() == calibration
@@ -109,7 +114,7 @@ def test_the_training_command_runs_end_to_end_on_a_tiny_sample(tmp_path, seed_as
     asked = subprocess.run(
         [sys.executable, "-m", "assistant.cli", "ask", SHORE_QUESTION, "--json", "--index",
          str(seed_assistant.settings.index_dir), "--reader", str(out)],
-        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "ASSISTANT_READER": "sentence"},
     )  # fmt: skip
     assert asked.returncode == 0, asked.stderr
     assert json.loads(asked.stdout)["outcome"] in ("answered", "not_stated", "not_found")

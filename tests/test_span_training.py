@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from assistant.settings import bundled_model_path
@@ -101,3 +102,32 @@ def test_a_checkpoint_of_another_recipe_is_refused(tmp_path):
         assert "another run" in str(exc)
     else:
         raise AssertionError("a checkpoint of another recipe was used")
+
+
+TRAINING_DATA = ROOT.parent / "shared" / "training"
+
+
+@pytest.mark.skipif(not (TRAINING_DATA / "span_qa.jsonl.gz").is_file(), reason="no ../shared/training here")
+def test_the_training_command_runs_end_to_end_on_a_tiny_sample(tmp_path, seed_assistant):
+    import json
+    import os
+
+    out = tmp_path / "span_reader"
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant.training.span", "--data", str(TRAINING_DATA), "--checkpoints",
+         str(tmp_path / "run"), "--out", str(out), "--sample", "16", "--recipe", '{"max_length": 96, "doc_stride": 32}'],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=1200,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in ("model.onnx", "tokenizer.json", "calibration.json", "metrics.json", "README.md"):
+        assert (out / name).is_file(), name
+    figures = json.loads((out / "metrics.json").read_text())
+    assert figures["recipe"]["max_length"] == 96 and figures["recipe"]["questions"] >= 16
+    assert figures["test"]["overall"]["questions"] > 0 and 0 <= figures["test"]["ece"] <= 1
+    asked = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "ask", "Who is the Shadow Home Secretary?", "--json", "--index",
+         str(seed_assistant.settings.index_dir), "--reader", str(out)],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "ASSISTANT_READER": "span"},
+    )  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads(asked.stdout)["outcome"] in ("answered", "not_stated", "not_found")

@@ -46,6 +46,8 @@ def test_the_official_figures_computed_by_hand(tmp_path):
     assert figures["f1"] == pytest.approx(100 * (f1_q1 + 1 + 1 + 0) / 4, abs=1e-3)
     assert figures["HasAns_exact"] == 50.0 and figures["HasAns_f1"] == pytest.approx(100 * (f1_q1 + 1) / 2, abs=1e-3)
     assert figures["NoAns_exact"] == 50.0 and figures["NoAns_total"] == 2
+    assert figures["HasAns_answered"] == 100.0 and figures["balanced_accuracy"] == 75.0  # (100 + 50) / 2
+    assert figures["HasAns_guess_f1"] == pytest.approx(100 * (f1_q1 + 1) / 2, abs=1e-3)
     # the sweep answers questions by rising no-answer probability: q2 (+1), q1 (+0 exact, +f1_q1), q4 (-1), q3 (-1)
     assert figures["best_exact"] == 75.0 and figures["best_exact_thresh"] == 0.1
     assert figures["best_f1"] == pytest.approx(100 * (3 + f1_q1) / 4, abs=1e-3) and figures["best_f1_thresh"] == 0.15
@@ -54,7 +56,7 @@ def test_the_official_figures_computed_by_hand(tmp_path):
 def test_a_squad_v1_file_has_no_no_answer_figures(tmp_path):
     rows = load_squad(squad_file(tmp_path / "v1.json", [("q1", "How far out?", ["300 metres"])]))
     figures = score(rows, {"q1": "300 metres"}, {"q1": 0.2}, {"q1": "300 metres"})
-    assert figures == {"exact": 100.0, "f1": 100.0, "total": 1}
+    assert figures == {"exact": 100.0, "f1": 100.0, "total": 1, "HasAns_answered": 100.0, "HasAns_guess_f1": 100.0}
 
 
 def test_the_command_scores_the_real_reader_deterministically(tmp_path):
@@ -74,9 +76,8 @@ def test_the_command_scores_the_real_reader_deterministically(tmp_path):
     assert runs[0] == runs[1]
     figures = runs[0]
     assert figures["total"] == 2 and set(figures) >= {"HasAns_f1", "NoAns_exact", "best_f1", "best_f1_thresh"}
-    # the answer sentence holds "within 300 metres" (F1 > 0, not exact: the reader answers with a sentence);
-    # the unanswerable question is not answered
-    assert 0 < figures["HasAns_f1"] < 100 and figures["NoAns_exact"] == 100.0
+    # the span reader names the answer's words ("within 300 metres"); the unanswerable question is not answered
+    assert figures["HasAns_exact"] == 100.0 and figures["NoAns_exact"] == 100.0
 
 
 def test_a_missing_or_foreign_file_is_a_usage_error(tmp_path):

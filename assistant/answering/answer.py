@@ -31,6 +31,17 @@ class AnswerSentence:
     verdict: str = "supported"  # "supported", "unsupported" (shown marked), "uncited", or "quoted" (the source itself)
 
 
+@dataclass(frozen=True)
+class AnswerSpan:
+    """The answer's own words (the span reader's), inside the sentence cited as [citation]."""
+
+    text: str
+    start: int  # characters of the document
+    end: int
+    citation: int
+    doc_id: str
+
+
 @dataclass
 class Answer:
     question: str
@@ -47,6 +58,7 @@ class Answer:
     outcome: str = ""  # "answered", "not_stated" or "not_found"; derived from abstained when not given
     confidence: float | None = None  # calibrated probability that the best sentence states the answer
     passage_scores: dict[str, float] = field(default_factory=dict, repr=False)  # chunk id -> its best sentence's probability
+    answer_span: AnswerSpan | None = None  # set when the outcome is "answered" by the span reader
 
     def __post_init__(self):
         if not self.outcome:
@@ -60,6 +72,7 @@ class Answer:
             "outcome": self.outcome,
             "confidence": None if self.confidence is None else round(self.confidence, 3),
             "answer": self.answer,
+            "answer_span": asdict(self.answer_span) if self.answer_span else None,
             "abstained": self.abstained,
             "evidence": round(self.evidence, 3),
             "sentences": [asdict(s) for s in self.sentences],
@@ -68,6 +81,19 @@ class Answer:
             "retrieved": self.retrieved,
             "timings": {k: round(v, 2) for k, v in self.timings.items()},
         }
+
+
+def marked(answer: Answer, before: str = "**", after: str = "**") -> str:
+    """The answer text with its answer words marked (bold in the chat and the CLI); unmarked without a span."""
+    span = answer.answer_span
+    if span is None:
+        return answer.answer
+    cited = answer.citations[span.citation - 1]
+    at = answer.answer.find(cited.quote)
+    if at < 0 or not cited.start <= span.start < span.end <= cited.end:
+        return answer.answer
+    first, last = at + span.start - cited.start, at + span.end - cited.start
+    return answer.answer[:first] + before + answer.answer[first:last] + after + answer.answer[last:]
 
 
 def cite(n: int, record: ChunkRecord, start: int, end: int, support: float) -> Citation:

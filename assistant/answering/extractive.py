@@ -1,10 +1,12 @@
 """The extractive answerer: answers with the documents' own sentences, and needs no LLM.
 
-The trained reader (reader.py) scores the sentences of the retrieved passages against
-the question; its calibration weighs that score with the term evidence computed here and gives
-each sentence a probability of stating the answer. Three outcomes:
+A trained reader scores the sentences of the retrieved passages against the question: the span
+reader (span_reader.py, the default) reads each passage whole and gives a sentence the score of the
+best answer span inside it, and names those words; the sentence scorer (reader.py) scores sentences
+one by one. The calibration weighs that score with the term evidence computed here and gives each
+sentence a probability of stating the answer. Three outcomes:
 
-- ``answered``: the best sentences, each cited by its exact character span;
+- ``answered``: the best sentences, each cited by its exact character span, the answer's words marked;
 - ``not_stated``: the passages are about the question but do not state the answer; the closest
   sentences are quoted, cited, and the answer says plainly that they do not state it;
 - ``not_found``: nothing retrieved is about the question (the refusal).
@@ -17,9 +19,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from assistant.answering.answer import NOT_STATED, REFUSAL, Answer, AnswerSentence, Citation, cite
+from assistant.answering.answer import NOT_STATED, REFUSAL, Answer, AnswerSentence, AnswerSpan, Citation, cite
 from assistant.answering.calibration import UNREAD_LOGIT, answer_features, related_features
 from assistant.answering.reader import Reader
+from assistant.answering.span_reader import SpanReader
 from assistant.retrieval import RetrievedChunk
 from assistant.text_analysis import QUESTION_WORDS, match_terms, match_terms_of, numbers, same_term, sentence_spans, terms
 
@@ -64,6 +67,7 @@ CATEGORY_WEIGHT = 0.25
 # Reading 6 with the calibration fitted again kept the seed figures but answered a near-miss that 8 does not
 # (README, benchmark). The calibration depends on it: `assistant train-reader --recalibrate` after a change.
 READ_LIMIT = 8
+SPAN_SCORE_FLOOR = UNREAD_LOGIT + 1.0
 QUOTED_PASSAGES = 2  # closest sentences quoted when the documents do not state the answer
 
 
@@ -82,6 +86,7 @@ class Candidate:
     numbers_ok: bool
     reader_logit: float = UNREAD_LOGIT  # sentences the reader did not read keep this floor
     margin: float = 0.0  # reader_logit minus the best logit of the other sentences read
+    answer_span: tuple[int, int] | None = None  # the span reader's answer words in the sentence (document characters)
     probability: float = 0.0  # calibrated: the sentence states the answer
 
     @property
@@ -98,7 +103,7 @@ class Candidate:
 class ExtractiveAnswerer:
     """Reads the retrieved sentences with the trained reader and answers, quotes the closest, or refuses."""
 
-    def __init__(self, idf: Callable[[str], float], reader: Reader, max_sentences: int = 3):
+    def __init__(self, idf: Callable[[str], float], reader: Reader | SpanReader, max_sentences: int = 3):
         self.idf = idf
         self.reader = reader
         self.calibration = reader.calibration
@@ -137,7 +142,14 @@ class ExtractiveAnswerer:
                     chosen.append(candidate)
             citations, sentences = self._cite(chosen, quoted=False)
             text = " ".join(f"{s.text} [{s.cites[0]}]" for s in sentences)
-            return Answer(question, text, False, sentences, citations, [], evidence, outcome="answered", confidence=confidence)
+            span = None
+            if best.answer_span is not None:
+                start, end = best.answer_span
+                span = AnswerSpan(best.passage.record.document_text[start:end], start, end, 1, best.passage.record.doc_id)
+            return Answer(
+                question, text, False, sentences, citations, [], evidence, outcome="answered", confidence=confidence,
+                answer_span=span,
+            )  # fmt: skip
 
         if candidates and calibration.related.probability(related_features(candidates)) >= calibration.related_threshold:
             closest = []
@@ -162,6 +174,10 @@ class ExtractiveAnswerer:
         context_terms = [t for t in dict.fromkeys(match_terms(context)) if t not in QUESTION_WORDS and t not in question_terms]
         candidates = self._candidates(question, question_terms, context_terms, chunks)
         candidates.sort(key=lambda c: c.prior, reverse=True)
+        if isinstance(self.reader, SpanReader):
+            self._read_spans(f"{context} {question}".strip(), chunks, candidates)
+            mark_competition(candidates)
+            return candidates
         read = candidates[:READ_LIMIT]
         if read:
             # A follow-up is read with the turn it leans on: "What did the union say about it?" needs "it".
@@ -170,6 +186,18 @@ class ExtractiveAnswerer:
                 candidate.reader_logit = float(logit)
         mark_competition(candidates)
         return candidates
+
+    def _read_spans(self, question: str, chunks: list[RetrievedChunk], candidates: list[Candidate]) -> None:
+        """Every retrieved passage read whole by the span reader; a sentence's logit is the best span inside it."""
+        records = [chunk.record for chunk in chunks]
+        readings = self.reader.read(question, [r.document_text[r.start : r.end] for r in records])
+        for candidate in candidates:
+            record = records[candidate.rank]
+            span = readings[candidate.rank].best_span(candidate.start - record.start, candidate.end - record.start)
+            if span is not None:
+                # Far below 0 every score means "no answer here": clipped above the floor of sentences not read.
+                candidate.reader_logit = max(span.score, SPAN_SCORE_FLOOR)
+                candidate.answer_span = (record.start + span.start, record.start + span.end)
 
     @staticmethod
     def _cite(chosen: list[Candidate], quoted: bool) -> tuple[list[Citation], list[AnswerSentence]]:

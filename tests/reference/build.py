@@ -6,6 +6,8 @@ Run once after the reader or the embedding model changes: ``python -m tests.refe
   computes it (the int8 weights in fp32, assistant/inference.py); the CPU that wrote it is named
   in docs/same-answers-on-every-cpu.md, and tests/test_reference.py also checks it against
   OpenVINO's implementation of the same graph (other kernels, other summation orders).
+- span_scores.json: the span reader's best span (characters, score) and no-answer score for each
+  seed question against a passage of four corpus sentences, as the assistant computes them.
 - encoder_vectors.json: sentence-transformers' own fp32 vectors (torch) for fixed texts, an
   implementation independent of the ONNX export the assistant runs.
 """
@@ -18,11 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from assistant.answering.reader import MODEL_FILE, READER_DIR, Reader
+from assistant.answering.span_reader import SPAN_READER_DIR, SpanReader
 from assistant.text_analysis import sentence_spans, terms
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 READER_REFERENCE = HERE / "reader_logits.json"
+SPAN_REFERENCE = HERE / "span_scores.json"
 ENCODER_REFERENCE = HERE / "encoder_vectors.json"
 SENTENCES_PER_QUESTION = 4
 
@@ -72,6 +76,25 @@ def build_reader_reference() -> None:
     READER_REFERENCE.write_text(f'{{"model_bytes": {(READER_DIR / MODEL_FILE).stat().st_size}, "groups": [\n{groups}\n]}}\n')
 
 
+def span_passages() -> list[tuple[str, str]]:
+    """Each seed question with the sentences of its reader group as one passage."""
+    return [(question, " ".join(sentences)) for question, sentences in reader_pairs()]
+
+
+def build_span_reference() -> None:
+    reader = SpanReader()
+    rows = []
+    for question, passage in span_passages():
+        (reading,) = reader.read(question, [passage])
+        span = reading.best_span()
+        rows.append({
+            "question": question, "passage": passage, "start": span.start, "end": span.end,
+            "score": round(span.score, 5), "no_answer": round(reading.no_answer, 5),
+        })  # fmt: skip
+    lines = ",\n".join(json.dumps(row, ensure_ascii=False) for row in rows)  # a question a line
+    SPAN_REFERENCE.write_text(f'{{"model_bytes": {(SPAN_READER_DIR / MODEL_FILE).stat().st_size}, "rows": [\n{lines}\n]}}\n')
+
+
 def build_encoder_reference() -> None:
     from sentence_transformers import SentenceTransformer
 
@@ -86,5 +109,6 @@ def build_encoder_reference() -> None:
 
 if __name__ == "__main__":
     build_reader_reference()
+    build_span_reference()
     build_encoder_reference()
-    print(f"wrote {READER_REFERENCE.relative_to(ROOT)} and {ENCODER_REFERENCE.relative_to(ROOT)}")
+    print(f"wrote {', '.join(str(p.relative_to(ROOT)) for p in (READER_REFERENCE, SPAN_REFERENCE, ENCODER_REFERENCE))}")
