@@ -330,8 +330,7 @@ def _eval_beir(assistant, args) -> int:
 
 
 def cmd_train_reader(assistant, args) -> int:
-    from assistant.answering.reader import READER_DIR
-    from assistant.answering.span_reader import SPAN_READER_DIR
+    from assistant.answering.reader import READER_DIRS
     from assistant.training.calibrate import PRECISION_TARGET
     from assistant.training.reader import recalibrate, train_reader
 
@@ -342,7 +341,7 @@ def cmd_train_reader(assistant, args) -> int:
     target = args.precision_target or PRECISION_TARGET
     kind = assistant.settings.reader
     if args.recalibrate:
-        folder = args.out or assistant.settings.reader_path or (SPAN_READER_DIR if kind == "span" else READER_DIR)
+        folder = args.out or assistant.settings.reader_path or READER_DIRS[kind]
         recalibrate(args.data, folder, seed=args.seed, sample=args.sample, target=target, kind=kind, log=log)
         return 0
     if kind == "span":
@@ -352,11 +351,11 @@ def cmd_train_reader(assistant, args) -> int:
             print("assistant: the span reader trains for hours; give it a folder outside git: --checkpoint DIR", file=sys.stderr)
             return EXIT_USAGE
         recipe = SpanRecipe(seed=args.seed, epochs=args.epochs, batch_size=args.batch_size or 16, bf16=args.bf16)
-        run(args.data, args.checkpoint, args.out or SPAN_READER_DIR, recipe, args.max_questions, args.sample, target, log)
+        run(args.data, args.checkpoint, args.out or READER_DIRS[kind], recipe, args.max_questions, args.sample, target, log)
         return 0
     train_reader(
         args.data,
-        args.out or READER_DIR,
+        args.out or READER_DIRS[kind],
         seed=args.seed,
         epochs=args.epochs,
         batch_size=args.batch_size or 32,

@@ -62,10 +62,10 @@ class Assistant:
     def reader(self):
         """The trained reader; raises ReaderError naming a missing or corrupt file."""
         if self._reader is None:
-            from assistant.answering.reader import load_reader
+            from assistant.answering.reader import READER_DIRS, load_reader
 
             settings = self.settings
-            cache = settings.index_dir / ("span_reader" if settings.reader == "span" else "reader")
+            cache = settings.index_dir / READER_DIRS[settings.reader].name  # index/span_reader or index/reader
             self._reader = load_reader(settings.reader, settings.reader_path, cache_dir=cache)
         return self._reader
 

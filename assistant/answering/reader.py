@@ -14,7 +14,9 @@ import numpy as np
 
 from assistant.answering.calibration import Calibration
 
-READER_DIR = Path(__file__).resolve().parent.parent / "models" / "reader"
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+READER_DIRS = {"span": MODELS_DIR / "span_reader", "sentence": MODELS_DIR / "reader"}  # the shipped one of each kind
+READER_DIR = READER_DIRS["sentence"]
 MODEL_FILE, TOKENIZER_FILE, CALIBRATION_FILE = "model.onnx", "tokenizer.json", "calibration.json"
 MAX_LENGTH = 256  # word pieces of question + sentence; longer pairs lose words from the longer side first
 REBUILD = "assistant train-reader"
@@ -84,10 +86,10 @@ class Reader:
 
 def load_reader(kind: str = "span", folder: Path | None = None, threads: int = 0, cache_dir: Path | None = None):
     """The reader of that kind (Settings.reader): "span" names the answer's words, "sentence" scores whole sentences."""
+    if kind not in READER_DIRS:
+        raise ValueError(f"unknown reader {kind!r}: 'span' or 'sentence'")
     if kind == "span":
-        from assistant.answering.span_reader import SPAN_READER_DIR, SpanReader
+        from assistant.answering.span_reader import SpanReader
 
-        return SpanReader(folder or SPAN_READER_DIR, threads, cache_dir)
-    if kind == "sentence":
-        return Reader(folder or READER_DIR, threads, cache_dir)
-    raise ValueError(f"unknown reader {kind!r}: 'span' or 'sentence'")
+        return SpanReader(folder or READER_DIRS[kind], threads, cache_dir)
+    return Reader(folder or READER_DIRS[kind], threads, cache_dir)

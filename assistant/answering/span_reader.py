@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answering.reader import MODEL_FILE, TOKENIZER_FILE, ReaderError, load_model_files
+from assistant.answering.reader import MODEL_FILE, READER_DIRS, TOKENIZER_FILE, ReaderError, load_model_files
 
-SPAN_READER_DIR = Path(__file__).resolve().parent.parent / "models" / "span_reader"
+SPAN_READER_DIR = READER_DIRS["span"]
 MAX_LENGTH = 192  # word pieces of a window, as trained (SpanRecipe.max_length)
 STRIDE = 64  # word pieces two windows of one passage share
 MAX_QUESTION_TOKENS = 64  # a longer question (a follow-up with its earlier turns) keeps its last word pieces
