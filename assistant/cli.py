@@ -1,7 +1,8 @@
 """The `assistant` command: thin wrappers over the facade. Heavy imports happen inside commands.
 
 Exit codes: 0 answered or refused (or done), 2 usage error, 3 no index yet, 4 index built
-with other settings, 5 another process is writing to the index, 6 the reader model is missing or corrupt.
+with other settings, 5 another process is writing to the index, 6 the reader model is missing or corrupt,
+7 a server holding the index (PostgreSQL, Chroma) cannot be reached.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-EXIT_USAGE, EXIT_NO_INDEX, EXIT_MISMATCH, EXIT_LOCKED, EXIT_READER = 2, 3, 4, 5, 6
+EXIT_USAGE, EXIT_NO_INDEX, EXIT_MISMATCH, EXIT_LOCKED, EXIT_READER, EXIT_UNAVAILABLE = 2, 3, 4, 5, 6, 7
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--index", type=Path, help="index folder (ASSISTANT_INDEX_DIR, default index/)")
     common.add_argument("--model", type=Path, help="sentence-transformers model folder (ASSISTANT_MODEL_PATH)")
     common.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000 (ASSISTANT_CHROMA_URL)")
+    common.add_argument(
+        "--database-url", help="the catalog in PostgreSQL: postgresql://user@host:5432/db (ASSISTANT_DATABASE_URL)"
+    )
     common.add_argument("--chunk-size", type=int, help="chunk size in model word pieces (ASSISTANT_CHUNK_SIZE)")
     common.add_argument("--chunk-overlap", type=int, help="chunk overlap in word pieces (ASSISTANT_CHUNK_OVERLAP)")
     common.add_argument("--reader", type=Path, help="reader model folder (ASSISTANT_READER_PATH, default: the shipped one)")
@@ -84,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--split", default="test", help="beir: qrels split; mix: test or validation (default test)")
     evaluate.add_argument("--tune", action="store_true", help="beir: also sweep the fusion parameters (use on train)")
+    commands.add_parser(
+        "migrate",
+        parents=[common],
+        help="copy the embedded index (--index) into PostgreSQL (--database-url) and a Chroma server (--chroma-url)",
+    )
     train = commands.add_parser(
         "train-reader", parents=[common], help="train the reader (ASSISTANT_READER: span or sentence) and its calibration"
     )
@@ -118,6 +127,7 @@ def settings_from(args: argparse.Namespace):
         "index_dir": args.index,
         "model_path": args.model,
         "chroma_url": args.chroma_url,
+        "database_url": args.database_url,
         "chunk_size": args.chunk_size,
         "chunk_overlap": args.chunk_overlap,
         "top_k": args.top_k,
@@ -137,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.answering.llm import LLMError
     from assistant.answering.reader import ReaderError
     from assistant.facade import Assistant
+    from assistant.index.database import IndexUnavailableError
     from assistant.index.lock import IndexLockedError
     from assistant.index.store import IndexMismatchError, NoIndexError
 
@@ -155,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     except ReaderError as exc:
         print(f"assistant: {exc}", file=sys.stderr)
         return EXIT_READER
+    except IndexUnavailableError as exc:
+        print(f"assistant: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except (LLMError, ValueError) as exc:
         print(f"assistant: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -248,6 +262,20 @@ def cmd_status(assistant, args) -> int:
             print(f"{key:12} {value}")
         for doc in listed:
             print(f"{doc['doc_id']}  {doc['chunks']:5} chunks  {doc['path']}")
+    return 0
+
+
+def cmd_migrate(assistant, args) -> int:
+    from assistant.index.migrate import MigrationError, migrate
+
+    target = assistant.settings
+    source = target.model_copy(update={"database_url": None, "chroma_url": None})
+    try:
+        report = migrate(source, target, progress=lambda done, total: print(f"vectors {done}/{total}", file=sys.stderr))
+    except MigrationError as exc:
+        print(f"assistant: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(report.summary())
     return 0
 
 
@@ -410,6 +438,7 @@ COMMANDS = {
     "delete": cmd_delete,
     "eval": cmd_eval,
     "train-reader": cmd_train_reader,
+    "migrate": cmd_migrate,
 }
 
 if __name__ == "__main__":

@@ -121,6 +121,9 @@ class Assistant:
         except IndexLockedError as exc:
             target.unlink()
             raise UploadError(f"{clean}: not indexed, {exc}") from None
+        except BaseException:  # a server down mid-way: the file goes too, so no later ingest adds it unasked
+            target.unlink(missing_ok=True)
+            raise
         if report.failed:
             target.unlink(missing_ok=True)
             raise UploadError(f"{clean}: {report.failed[0][1]}")
@@ -245,7 +248,7 @@ class Assistant:
             "vectors": self.index.vectors.count(),
             "model": catalog.get_meta("model_name"),
             "dimension": int(catalog.get_meta("dimension") or 0),
-            "index": str(self.settings.index_dir.resolve()),
+            "index": self.index.location if self.settings.database_url else str(self.settings.index_dir.resolve()),
             "chroma": self.settings.chroma_url or str((self.settings.index_dir / "chroma").resolve()),
             "last_ingest": float(catalog.get_meta("last_ingest") or 0) or None,
         }

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     llm_strict: bool = False  # drop unsupported sentences (refuse if none is left)
     llm_fallback: bool = True  # on LLM failure, answer with the extractive answerer and say so
 
+    # Server mode (README, "Many hosts, one index"): the catalog in PostgreSQL, the vectors on a Chroma
+    # server; app hosts then keep nothing under index_dir that another host needs.
+    database_url: str | None = None  # postgresql://user:password@host:5432/dbname
     chroma_url: str | None = None
     collection: str = "corpus"
 

@@ -117,3 +117,53 @@ def writable_assistant(make_assistant, corpus_copy) -> Assistant:
     assistant = make_assistant(corpus_copy)
     assistant.ingest()
     return assistant
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throw-away PostgreSQL 15 cluster on 127.0.0.1 for the whole run (tests/servers.py)."""
+    from tests.servers import PostgresCluster, postgres_available
+
+    if not postgres_available():
+        pytest.fail("PostgreSQL 15 is not installed (/usr/lib/postgresql/15/bin); .ci/run installs it")
+    cluster = PostgresCluster()
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real `chroma run` on 127.0.0.1 for the whole run."""
+    from tests.servers import ChromaServer
+
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def new_server_index(postgres, chroma_server, request):
+    """Settings for server mode, one call per index: a new database on the cluster, a new collection on the Chroma server."""
+    import itertools
+    import re
+
+    count = itertools.count()
+
+    def make() -> dict:
+        name = "t_" + re.sub(r"\W+", "_", request.node.name.lower())[:40] + f"_{next(count)}_{free_port()}"
+        return {"database_url": postgres.create_database(name), "chroma_url": chroma_server.url, "collection": name}
+
+    return make
+
+
+@pytest.fixture(params=["embedded", "server"])
+def index_mode(request):
+    """Run a test in both modes: a function giving the settings of a new index ({} when embedded)."""
+    if request.param == "embedded":
+        return dict
+    return request.getfixturevalue("new_server_index")
+
+
+def settings_env(settings: dict) -> dict[str, str]:
+    """The same settings as ASSISTANT_* variables, for a process of its own."""
+    return {f"ASSISTANT_{key.upper()}": str(value) for key, value in settings.items()}

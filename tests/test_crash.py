@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from assistant.facade import Assistant
-from assistant.index.lexical import Bm25Index
-from assistant.index.lock import IndexLockedError, write_lock
+from assistant.index.lexical import Bm25Files
+from assistant.index.lock import WRITE_LOCK_KEY, IndexLockedError, write_lock
 from assistant.index.store import Index
 from assistant.ingest.uploads import UploadError
 from assistant.settings import Settings
-from tests.conftest import SHORE_QUESTION
+from tests.conftest import SHORE_QUESTION, settings_env
 
 ASSISTANT = str(Path(sys.executable).parent / "assistant")
 TOPICS = ["harbour", "orchard", "glacier", "library", "railway", "vineyard", "observatory", "bakery", "quarry", "ferry"]
@@ -32,16 +32,31 @@ def write_corpus(folder: Path, documents: int) -> None:
         )
 
 
-def ingest_process(corpus: Path, index: Path) -> subprocess.Popen:
-    env = {**os.environ, "ASSISTANT_INDEX_DIR": str(index), "ASSISTANT_CORPUS_DIR": str(corpus)}
+def ingest_process(corpus: Path, index: Path, server: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, "ASSISTANT_INDEX_DIR": str(index), "ASSISTANT_CORPUS_DIR": str(corpus), **settings_env(server or {})}
     return subprocess.Popen([ASSISTANT, "ingest"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_lock_holder(index: Path, process: subprocess.Popen, seconds: float = 120) -> None:
-    """Until the process has taken the index's write lock (it writes its pid into the lock file)."""
+def lock_holder_pid(index: Path, server: dict) -> str | None:
+    """The pid the write lock names: in the lock file, or in the advisory lock holder's application name."""
+    if not server:
+        lock_file = index / "ingest.lock"
+        return lock_file.read_text().strip() if lock_file.exists() else None
+    import psycopg
+
+    with psycopg.connect(server["database_url"]) as connection:
+        row = connection.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted",
+            (WRITE_LOCK_KEY,),
+        ).fetchone()
+    return row[0].split()[3] if row else None  # "assistant writer pid N on HOST"
+
+
+def wait_for_lock_holder(index: Path, process: subprocess.Popen, server: dict | None = None, seconds: float = 120) -> None:
+    """Until the process has taken the index's write lock."""
     deadline = time.time() + seconds
-    lock_file = index / "ingest.lock"
-    while not (lock_file.exists() and lock_file.read_text().strip() == str(process.pid)):
+    while lock_holder_pid(index, server or {}) != str(process.pid):
         assert process.poll() is None, f"the writer ended early: {process.stderr.read()}"
         assert time.time() < deadline, "the writer never took the lock"
         time.sleep(0.05)
@@ -55,12 +70,12 @@ def with_encoder(index: Path, encoder) -> Path:
     return index
 
 
-def snapshot(corpus: Path, index: Path) -> dict:
-    assistant = Assistant(Settings(corpus_dir=corpus, index_dir=index))
+def snapshot(corpus: Path, index: Path, server: dict | None = None) -> dict:
+    assistant = Assistant(Settings(corpus_dir=corpus, index_dir=index, **(server or {})))
     catalog = assistant.index.catalog
     chunk_shas = catalog.chunk_shas()
     vector_shas = assistant.index.vectors.id_shas()
-    bm25 = Bm25Index.load(index / "bm25")
+    bm25 = assistant.index.saved_bm25.load()
     return {
         "documents": sorted((Path(d.path).name, d.sha256, d.n_chunks) for d in catalog.documents()),
         "chunks": sorted(chunk_shas.items()),
@@ -72,44 +87,45 @@ def snapshot(corpus: Path, index: Path) -> dict:
     }
 
 
-def test_kill_9_at_random_points_then_ingest_equals_a_clean_ingest(tmp_path, encoder):
+def test_kill_9_at_random_points_then_ingest_equals_a_clean_ingest(tmp_path, encoder, index_mode):
     corpus = tmp_path / "corpus"
     write_corpus(corpus, 2000)
-    crashed = with_encoder(tmp_path / "crashed", encoder)
+    crashed, crashed_server = with_encoder(tmp_path / "crashed", encoder), index_mode()
     chance = random.Random(int(os.environ.get("CRASH_SEED", "20261125")))
     kills = 0
     for _ in range(4):
-        process = ingest_process(corpus, crashed)
+        process = ingest_process(corpus, crashed, crashed_server)
         time.sleep(chance.uniform(1.5, 7.0))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
         process.wait()
     assert kills >= 2, "the ingest finished before it could be killed: raise the document count"
-    finished = ingest_process(corpus, crashed)
+    finished = ingest_process(corpus, crashed, crashed_server)
     assert finished.wait(timeout=300) == 0, finished.stderr.read()
 
-    clean = with_encoder(tmp_path / "clean", encoder)
-    assert ingest_process(corpus, clean).wait(timeout=300) == 0
+    clean, clean_server = with_encoder(tmp_path / "clean", encoder), index_mode()
+    assert ingest_process(corpus, clean, clean_server).wait(timeout=300) == 0
 
-    after_crashes, reference = snapshot(corpus, crashed), snapshot(corpus, clean)
+    after_crashes, reference = snapshot(corpus, crashed, crashed_server), snapshot(corpus, clean, clean_server)
     assert len(reference["documents"]) == 2000 and len(reference["chunks"]) == 2000
     assert after_crashes == reference
     assert after_crashes["vector_count"] == len(after_crashes["chunks"])  # no duplicates
     assert after_crashes["bm25_current"] and after_crashes["dirty"] == "0"
 
 
-def test_a_second_writer_stops_with_a_message_and_readers_keep_getting_answers(tmp_path, encoder):
+def test_a_second_writer_stops_with_a_message_and_readers_keep_getting_answers(tmp_path, encoder, index_mode):
     corpus = tmp_path / "corpus"
     shutil.copytree(Path(__file__).parent.parent / "corpus", corpus)
-    index = with_encoder(tmp_path / "index", encoder)
-    assistant = Assistant(Settings(corpus_dir=corpus, index_dir=index), encoder=encoder)
+    index, server = with_encoder(tmp_path / "index", encoder), index_mode()
+    assistant = Assistant(Settings(corpus_dir=corpus, index_dir=index, **server), encoder=encoder)
     assistant.ingest()
     write_corpus(corpus / "notes", 1500)
 
-    writer = ingest_process(corpus, index)
-    wait_for_lock_holder(index, writer)
-    second = ingest_process(corpus, index)
+    writer = ingest_process(corpus, index, server)
+    wait_for_lock_holder(index, writer, server)
+    elsewhere = with_encoder(tmp_path / "other-host", encoder) if server else index  # server mode: a folder of its own
+    second = ingest_process(corpus, elsewhere, server)
     assert second.wait(timeout=60) == 5
     assert "is writing to" in second.stderr.read()
 
@@ -145,7 +161,7 @@ def test_readers_leave_bm25_to_the_writer_and_rebuild_it_only_when_no_writer_is_
 
     # The writer is gone without saving BM25 (a crash): the next question rebuilds and saves it.
     assert "300 metres" in reader.ask(SHORE_QUESTION).answer
-    rebuilt = Bm25Index.load(saved.parent)
+    rebuilt = Bm25Files(saved.parent).load()
     assert rebuilt.generation == Index(settings).catalog.generation
     assert not any(cid.startswith(other.doc_id) for cid in rebuilt.ids)
 

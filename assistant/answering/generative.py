@@ -83,8 +83,10 @@ class GenerativeAnswerer:
         related = [_cite_passage(i, c, 0.0) for i, c in enumerate(chunks[:3], start=1)]
         if not any(s.verdict == "supported" for s in kept):
             # No answer text without evidence: unsupported sentences are shown only beside supported ones.
-            notice = None if refused_by_model else (
-                "The model's answer is not shown: no sentence of it is supported by the sources it cites."
+            notice = (
+                None
+                if refused_by_model
+                else ("The model's answer is not shown: no sentence of it is supported by the sources it cites.")
             )
             return Answer(question, REFUSAL, True, [], [], related, 0.0, mode="generative", notice=notice)
 

@@ -1,27 +1,18 @@
-"""Catalog: documents, their text, hashes and chunk spans in SQLite (``index/catalog.sqlite``).
+"""Catalog: documents, their text, hashes and chunk spans, in SQLite (``index/catalog.sqlite``) or
+PostgreSQL (``ASSISTANT_DATABASE_URL``); database.py holds the connections and the schema.
 
 The source of truth of an index: a chunk exists when the catalog says so.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
+from assistant.index.database import Database
 from assistant.ingest.chunking import indexed_text
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    doc_id TEXT PRIMARY KEY, path TEXT UNIQUE NOT NULL, title TEXT NOT NULL, sha256 TEXT NOT NULL,
-    text TEXT NOT NULL, n_chunks INTEGER NOT NULL, indexed_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS chunks (
-    chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
-    n INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id);
-"""
+DOCUMENT_COLUMNS = "doc_id, path, title, sha256, n_chunks, indexed_at"
 
 
 @dataclass(frozen=True)
@@ -55,96 +46,136 @@ def chunk_id(doc_id: str, n: int) -> str:
 
 
 class Catalog:
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=30, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
+    def __init__(self, database: Database):
+        self.database = database
+        database.migrate_schema()
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        with self.database.read() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
     def set_meta(self, **values: object) -> None:
-        with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in values.items()])
+        with self.database.write() as db:
+            db.executemany(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [(k, str(v)) for k, v in values.items()],
+            )
+
+    def all_meta(self) -> dict[str, str]:
+        with self.database.read() as db:
+            return dict(db.execute("SELECT key, value FROM meta").fetchall())
 
     @property
     def generation(self) -> int:
+        """Moves on with every change of documents: hosts compare it to know that their BM25 is current."""
         return int(self.get_meta("generation", "0"))
 
     def documents(self) -> list[DocumentRecord]:
-        rows = self.db.execute("SELECT doc_id, path, title, sha256, n_chunks, indexed_at FROM documents ORDER BY path")
+        with self.database.read() as db:
+            rows = db.execute(f"SELECT {DOCUMENT_COLUMNS} FROM documents ORDER BY path").fetchall()
         return [DocumentRecord(*row) for row in rows]
 
+    def document(self, doc_id: str) -> DocumentRecord | None:
+        with self.database.read() as db:
+            row = db.execute(f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return DocumentRecord(*row) if row else None
+
     def document_text(self, doc_id: str) -> str | None:
-        row = self.db.execute("SELECT text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        with self.database.read() as db:
+            row = db.execute("SELECT text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return row[0] if row else None
 
     def count_chunks(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        with self.database.read() as db:
+            return db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
 
     def put_document(self, record: DocumentRecord, text: str, spans: list[tuple[int, int]]) -> None:
-        with self.db:
-            self.db.execute("DELETE FROM documents WHERE doc_id = ? OR path = ?", (record.doc_id, record.path))
-            self.db.execute(
+        with self.database.write() as db:
+            db.execute("DELETE FROM documents WHERE doc_id = ? OR path = ?", (record.doc_id, record.path))
+            db.execute(
                 "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (record.doc_id, record.path, record.title, record.sha256, text, record.n_chunks, record.indexed_at),
             )
-            self.db.executemany(
+            db.executemany(
                 "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
                 [(chunk_id(record.doc_id, n), record.doc_id, n, start, end) for n, (start, end) in enumerate(spans)],
             )
-            self._bump_generation()
+            _bump_generation(db)
 
     def remove_document(self, doc_id: str) -> None:
-        with self.db:
-            self.db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
-            self._bump_generation()
+        with self.database.write() as db:
+            db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+            _bump_generation(db)
 
-    def _bump_generation(self) -> None:
-        self.db.execute(
-            "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-        )
+    def clear(self) -> None:
+        """Every document, chunk, setting and saved BM25 gone (``ingest --rebuild``); the schema stays."""
+        with self.database.write() as db:
+            for table in ("chunks", "documents", "meta", "bm25"):
+                db.execute(f"DELETE FROM {table}")
+        self.database.migrate_schema()  # records the schema version again
+
+    def copy_from(self, source: Catalog) -> None:
+        """Every row of another catalog, in one transaction, generation included (``assistant migrate``)."""
+        with source.database.read() as db:
+            documents = db.execute(f"SELECT {DOCUMENT_COLUMNS.replace('n_chunks', 'text, n_chunks')} FROM documents").fetchall()
+            chunks = db.execute('SELECT chunk_id, doc_id, n, start, "end" FROM chunks').fetchall()
+        meta = {key: value for key, value in source.all_meta().items() if key != "schema_version"}
+        with self.database.write() as db:
+            db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)", documents)
+            db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", chunks)
+            db.executemany(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", list(meta.items())
+            )
 
     def chunks(self, ids: list[str]) -> dict[str, ChunkRecord]:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self.db.execute(
-            f'SELECT c.chunk_id, c.doc_id, c.n, c.start, c."end", d.title, d.path '
-            f"FROM chunks c JOIN documents d USING (doc_id) WHERE c.chunk_id IN ({marks})",
-            ids,
-        ).fetchall()
-        # Each document's text is read once, however many of its chunks were hit.
-        texts = {doc_id: self.document_text(doc_id) or "" for doc_id in {row[1] for row in rows}}
-        return {row[0]: ChunkRecord(*row, texts[row[1]]) for row in rows}
+        with self.database.read() as db:
+            rows = db.execute(
+                f'SELECT c.chunk_id, c.doc_id, c.n, c.start, c."end", d.title, d.path '
+                f"FROM chunks c JOIN documents d USING (doc_id) WHERE c.chunk_id IN ({marks})",
+                ids,
+            ).fetchall()
+            # Each document's text is read once, however many of its chunks were hit.
+            doc_ids = sorted({row[1] for row in rows})
+            marks = ",".join("?" * len(doc_ids))
+            texts = {}
+            if doc_ids:
+                texts = dict(db.execute(f"SELECT doc_id, text FROM documents WHERE doc_id IN ({marks})", doc_ids).fetchall())
+        return {row[0]: ChunkRecord(*row, texts.get(row[1], "")) for row in rows}
 
     def iter_chunk_texts(self) -> Iterator[tuple[str, str]]:
         """(chunk id, chunk text) for every chunk, in a stable order."""
-        current_doc, text = None, ""
-        rows = self.db.execute('SELECT c.chunk_id, c.doc_id, c.start, c."end" FROM chunks c ORDER BY c.doc_id, c.n').fetchall()
-        for cid, doc_id, start, end in rows:
-            if doc_id != current_doc:
-                current_doc, text = doc_id, self.document_text(doc_id) or ""
-            yield cid, text[start:end]
+        for cid, _title, text in self._iter_chunks():
+            yield cid, text
 
     def iter_indexed_texts(self) -> Iterator[tuple[str, str]]:
         """(chunk id, the text embedded and BM25-indexed for it) for every chunk, in a stable order."""
-        titles = dict(self.db.execute("SELECT doc_id, title FROM documents").fetchall())
-        for cid, text in self.iter_chunk_texts():
-            yield cid, indexed_text(titles.get(cid.rsplit("-", 1)[0], ""), text)
+        for cid, title, text in self._iter_chunks():
+            yield cid, indexed_text(title, text)
+
+    def _iter_chunks(self) -> Iterator[tuple[str, str, str]]:
+        """(chunk id, title, chunk text), document by document: two queries whatever the size of the index."""
+        with self.database.read() as db:
+            spans = db.execute('SELECT chunk_id, doc_id, start, "end" FROM chunks ORDER BY doc_id, n').fetchall()
+            documents = {doc_id: (title, text) for doc_id, title, text in db.execute("SELECT doc_id, title, text FROM documents")}
+        for cid, doc_id, start, end in spans:
+            title, text = documents.get(doc_id, ("", ""))
+            yield cid, title, text[start:end]
 
     def chunk_ids(self, doc_id: str) -> list[str]:
-        return [row[0] for row in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY n", (doc_id,))]
-
-    def document(self, doc_id: str) -> DocumentRecord | None:
-        row = self.db.execute(
-            "SELECT doc_id, path, title, sha256, n_chunks, indexed_at FROM documents WHERE doc_id = ?", (doc_id,)
-        ).fetchone()
-        return DocumentRecord(*row) if row else None
+        with self.database.read() as db:
+            return [row[0] for row in db.execute("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY n", (doc_id,)).fetchall()]
 
     def chunk_shas(self) -> dict[str, str]:
-        rows = self.db.execute("SELECT c.chunk_id, d.sha256 FROM chunks c JOIN documents d USING (doc_id)")
-        return dict(rows.fetchall())
+        with self.database.read() as db:
+            return dict(db.execute("SELECT c.chunk_id, d.sha256 FROM chunks c JOIN documents d USING (doc_id)").fetchall())
+
+
+def _bump_generation(db) -> None:
+    db.execute(
+        "INSERT INTO meta VALUES ('generation', '1') "
+        "ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)"
+    )

@@ -1,10 +1,16 @@
-"""Lexical: bm25s over the catalog's chunks (``index/bm25``), rebuilt whenever the catalog's generation moves on."""
+"""Lexical: bm25s over the catalog's chunks, rebuilt by the writer whenever the catalog's generation moves on,
+and saved where every reader finds it: ``index/bm25`` (``Bm25Files``) or, with the catalog in PostgreSQL,
+a row of the catalog's database (``Bm25InDatabase``) that each host unpacks into its own cache.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import shutil
+import tarfile
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +18,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from assistant.index.catalog import Catalog
+    from assistant.index.database import Database
 
 
 class Bm25Index:
@@ -21,6 +28,7 @@ class Bm25Index:
         self.retriever = retriever
         self.ids = ids
         self.generation = generation
+        self.version: int | None = None  # of the archive it came from, in server mode (Bm25InDatabase)
         indptr = retriever.scores["indptr"]
         self._doc_freq = np.diff(np.asarray(indptr))  # CSC by term: entries per term = documents holding it
 
@@ -39,50 +47,6 @@ class Bm25Index:
         retriever = bm25s.BM25()
         retriever.index(tokenize(texts or ["empty"]), show_progress=False)
         return cls(retriever, ids, generation)
-
-    def save(self, directory: Path) -> None:
-        """Write beside ``directory`` and swap it in, so a reader never loads half an index."""
-        partial = directory.with_name(directory.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        self.retriever.save(str(partial), show_progress=False)
-        (partial / "ids.json").write_text(json.dumps({"generation": self.generation, "ids": self.ids}))
-        old = directory.with_name(directory.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if directory.exists():
-            directory.rename(old)
-        partial.rename(directory)
-        shutil.rmtree(old, ignore_errors=True)
-
-    @classmethod
-    def load(cls, directory: Path) -> Bm25Index | None:
-        import bm25s
-
-        ids_file = directory / "ids.json"
-        if not ids_file.exists():
-            return None
-        saved = json.loads(ids_file.read_text())
-        retriever = bm25s.BM25.load(str(directory), mmap=True, show_progress=False)
-        return cls(retriever, saved["ids"], saved["generation"])
-
-    @staticmethod
-    def saved_generation(directory: Path) -> int | None:
-        ids_file = directory / "ids.json"
-        return json.loads(ids_file.read_text())["generation"] if ids_file.exists() else None
-
-    @staticmethod
-    def accept_deletions(directory: Path, generation: int) -> None:
-        """Declare the saved index current after documents were only removed: no rebuild.
-
-        The removed chunks stay in BM25 until the next rebuild, and retrieval drops them because the
-        catalog no longer lists them; that keeps deleting one document from 100k chunks well under 1 s.
-        """
-        ids_file = directory / "ids.json"
-        if ids_file.exists():
-            saved = json.loads(ids_file.read_text())
-            saved["generation"] = generation
-            partial = ids_file.with_suffix(".partial")
-            partial.write_text(json.dumps(saved))
-            partial.replace(ids_file)
 
     def query(self, text: str, k: int) -> list[tuple[str, float]]:
         from assistant.text_analysis import terms
@@ -104,3 +68,128 @@ class Bm25Index:
         index = self.retriever.vocab_dict.get(term)
         df = int(self._doc_freq[index]) if index is not None and index < len(self._doc_freq) else 0
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def _write_folder(bm25: Bm25Index, directory: Path) -> None:
+    bm25.retriever.save(str(directory), show_progress=False)
+    (directory / "ids.json").write_text(json.dumps({"generation": bm25.generation, "ids": bm25.ids}))
+
+
+def _read_folder(directory: Path) -> Bm25Index | None:
+    import bm25s
+
+    ids_file = directory / "ids.json"
+    if not ids_file.exists():
+        return None
+    saved = json.loads(ids_file.read_text())
+    retriever = bm25s.BM25.load(str(directory), mmap=True, show_progress=False)
+    return Bm25Index(retriever, saved["ids"], saved["generation"])
+
+
+class Bm25Files:
+    """The saved index in a folder (embedded mode): swapped in whole, so a reader never loads half an index."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def stamp(self) -> tuple[int, int, int] | None:
+        """Changes whenever a writer saves (or re-dates) the index; None when nothing is saved."""
+        try:
+            saved = (self.directory / "ids.json").stat()
+        except FileNotFoundError:
+            return None
+        return saved.st_ino, saved.st_mtime_ns, saved.st_size
+
+    def load(self, loaded: Bm25Index | None = None) -> Bm25Index | None:
+        return _read_folder(self.directory)
+
+    def save(self, bm25: Bm25Index) -> None:
+        directory = self.directory
+        partial = directory.with_name(directory.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        _write_folder(bm25, partial)
+        old = directory.with_name(directory.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if directory.exists():
+            directory.rename(old)
+        partial.rename(directory)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def generation(self) -> int | None:
+        ids_file = self.directory / "ids.json"
+        return json.loads(ids_file.read_text())["generation"] if ids_file.exists() else None
+
+    def accept_deletions(self, generation: int) -> None:
+        """Declare the saved index current after documents were only removed: no rebuild.
+
+        The removed chunks stay in BM25 until the next rebuild, and retrieval drops them because the
+        catalog no longer lists them; that keeps deleting one document from 100k chunks well under 1 s.
+        """
+        ids_file = self.directory / "ids.json"
+        if ids_file.exists():
+            saved = json.loads(ids_file.read_text())
+            saved["generation"] = generation
+            partial = ids_file.with_suffix(".partial")
+            partial.write_text(json.dumps(saved))
+            partial.replace(ids_file)
+
+
+class Bm25InDatabase:
+    """The saved index as one row of the catalog's database (server mode): the writer stores the bm25s
+    folder as a tar archive with a version number; a host whose copy is older downloads it into its
+    own cache folder (nothing there that another host needs) and memory-maps it as in embedded mode."""
+
+    def __init__(self, database: Database, cache_dir: Path):
+        self.database = database
+        self.cache_dir = cache_dir
+
+    def stamp(self) -> tuple[int, int] | None:
+        with self.database.read() as db:
+            row = db.execute("SELECT version, generation FROM bm25").fetchone()
+        return (row[0], row[1]) if row else None
+
+    def load(self, loaded: Bm25Index | None = None) -> Bm25Index | None:
+        """The saved index; only its generation is re-read when ``loaded`` already holds that version."""
+        with self.database.read() as db:
+            if loaded is not None and getattr(loaded, "version", None) is not None:
+                row = db.execute("SELECT version, generation FROM bm25").fetchone()
+                if row and row[0] == loaded.version:
+                    loaded.generation = row[1]
+                    return loaded
+            row = db.execute("SELECT version, generation, archive FROM bm25").fetchone()
+        if row is None:
+            return None
+        version, generation, archive = row
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"v{version}-", dir=self.cache_dir))
+        with tarfile.open(fileobj=io.BytesIO(bytes(archive))) as tar:
+            tar.extractall(folder, filter="data")
+        for old in self.cache_dir.iterdir():  # earlier copies; one still memory-mapped by a question in flight stays readable
+            if old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+        bm25 = _read_folder(folder)
+        if bm25 is not None:
+            bm25.generation, bm25.version = generation, version
+        return bm25
+
+    def save(self, bm25: Bm25Index) -> None:
+        with tempfile.TemporaryDirectory() as scratch:
+            _write_folder(bm25, Path(scratch))
+            packed = io.BytesIO()
+            with tarfile.open(fileobj=packed, mode="w") as tar:
+                tar.add(scratch, arcname=".")
+        with self.database.write() as db:
+            row = db.execute("SELECT version FROM bm25").fetchone()
+            version = (row[0] if row else 0) + 1
+            db.execute("DELETE FROM bm25")
+            db.execute("INSERT INTO bm25 VALUES (1, ?, ?, ?)", (version, bm25.generation, packed.getvalue()))
+        bm25.version = version
+
+    def generation(self) -> int | None:
+        stamp = self.stamp()
+        return stamp[1] if stamp else None
+
+    def accept_deletions(self, generation: int) -> None:
+        """As Bm25Files.accept_deletions: the same archive, declared current."""
+        with self.database.write() as db:
+            db.execute("UPDATE bm25 SET generation = ?", (generation,))

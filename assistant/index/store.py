@@ -1,12 +1,16 @@
 """Store: the three parts of an index and how they stay in step.
 
-- ``Catalog`` (SQLite, ``index/catalog.sqlite``): documents, their text, hashes and chunk spans.
-  It is the source of truth: a chunk exists when the catalog says so.
+- ``Catalog``: documents, their text, hashes and chunk spans, in SQLite (``index/catalog.sqlite``)
+  or PostgreSQL (``ASSISTANT_DATABASE_URL``). It is the source of truth: a chunk exists when the
+  catalog says so.
 - ``VectorIndex``: the chunk embeddings in Chroma, embedded (``index/chroma``) or on a server.
-- ``Bm25Index``: bm25s over the catalog's chunks (``index/bm25``), rebuilt whenever the catalog's
-  generation moves on, so it can never disagree with the catalog for long.
+- ``Bm25Index``: bm25s over the catalog's chunks, saved in ``index/bm25`` or in the catalog's
+  database, rebuilt whenever the catalog's generation moves on, so it can never disagree with the
+  catalog for long.
 
-One process writes at a time (``write_lock``); questions read without a lock, from any process.
+One process writes at a time (``write_lock``: a file lock, or an advisory lock in PostgreSQL);
+questions read without a lock, from any process on any host. Every question reads the catalog's
+generation, so a change made through one host is seen by the next question on every other.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import time
 from pathlib import Path
 
 from assistant.index.catalog import Catalog
-from assistant.index.lexical import Bm25Index
+from assistant.index.database import open_database
+from assistant.index.lexical import Bm25Files, Bm25InDatabase, Bm25Index
 from assistant.index.lock import IndexLockedError, write_lock
 from assistant.index.vectors import VectorIndex
 from assistant.ingest.chunking import INDEXED_TEXT
@@ -35,17 +40,30 @@ class Index:
 
     def __init__(self, settings: Settings, *, create: bool = False):
         self.settings = settings
-        catalog_file = settings.index_dir / "catalog.sqlite"
-        if not create and not catalog_file.exists():
+        if not create and not settings.database_url and not (settings.index_dir / "catalog.sqlite").exists():
             raise NoIndexError(f"no index at {settings.index_dir}")
-        self.catalog = Catalog(catalog_file)
+        database = open_database(settings.index_dir, settings.database_url)
+        if not create and not database.exists():
+            raise NoIndexError(f"no index in {database.description}")
+        self.catalog = Catalog(database)
         self.vectors = VectorIndex(settings)
+        self.saved_bm25 = (
+            Bm25InDatabase(database, settings.index_dir / "bm25-cache") if settings.database_url else Bm25Files(self.bm25_dir)
+        )
         self._bm25: Bm25Index | None = None
-        self._bm25_stamp: tuple[int, int, int] | None = None  # of the saved index self._bm25 was loaded from
+        self._bm25_stamp: object | None = None  # of the saved index self._bm25 was loaded from
 
     @property
     def bm25_dir(self) -> Path:
         return self.settings.index_dir / "bm25"
+
+    @property
+    def location(self) -> str:
+        """Where the catalog is, for messages: a folder, or the database URL without its password."""
+        return self.catalog.database.description if self.settings.database_url else str(self.settings.index_dir)
+
+    def write_lock(self):
+        return write_lock(self.settings.index_dir, self.settings.database_url)
 
     def check_compatible(self, fingerprint: str, dim: int) -> None:
         """Refuse to mix vectors from two models, or chunks cut two ways, in one index."""
@@ -90,7 +108,7 @@ class Index:
         if self._bm25 is not None and self._bm25.generation == generation:
             return self._bm25
         try:
-            with write_lock(self.settings.index_dir):
+            with self.write_lock():
                 self._load_saved_bm25()  # a writer may have saved a current one and let go meanwhile
                 if self._bm25 is None or self._bm25.generation != self.catalog.generation:
                     self.rebuild_bm25()
@@ -101,28 +119,21 @@ class Index:
 
     def _load_saved_bm25(self) -> None:
         """Load the saved index if it is not the one in memory (a writer swaps it in whole)."""
-        stamp = self._saved_bm25_stamp()
+        stamp = self.saved_bm25.stamp()
         if stamp is None or stamp == self._bm25_stamp:
             return
         try:
-            loaded = Bm25Index.load(self.bm25_dir)
+            loaded = self.saved_bm25.load(self._bm25)
         except (OSError, ValueError):  # swapped while we read it: keep what we have, try at the next question
             return
-        if loaded is not None and self._saved_bm25_stamp() == stamp:
+        if loaded is not None and self.saved_bm25.stamp() == stamp:
             self._bm25, self._bm25_stamp = loaded, stamp
-
-    def _saved_bm25_stamp(self) -> tuple[int, int, int] | None:
-        try:
-            saved = (self.bm25_dir / "ids.json").stat()
-        except FileNotFoundError:
-            return None
-        return saved.st_ino, saved.st_mtime_ns, saved.st_size
 
     def rebuild_bm25(self) -> None:
         """Rebuild BM25 from the catalog and save it; the caller holds the write lock."""
         self._bm25 = Bm25Index.from_catalog(self.catalog)
-        self._bm25.save(self.bm25_dir)
-        self._bm25_stamp = self._saved_bm25_stamp()
+        self.saved_bm25.save(self._bm25)
+        self._bm25_stamp = self.saved_bm25.stamp()
 
     def stamp_ingest(self, seconds: float) -> None:
         self.catalog.set_meta(last_ingest=time.time(), last_ingest_seconds=round(seconds, 2))

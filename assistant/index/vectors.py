@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from assistant.index.database import IndexUnavailableError
 from assistant.settings import Settings
+
+
+def _server_call(method):
+    """A Chroma server that cannot be reached raises IndexUnavailableError (a 503 in the API), not httpx's error."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        import httpx
+
+        try:
+            return method(self, *args, **kwargs)
+        except httpx.TransportError as exc:
+            raise IndexUnavailableError(f"the Chroma server {self.url} is unavailable: {exc}") from None
+
+    return call
 
 
 class VectorIndex:
@@ -15,21 +33,29 @@ class VectorIndex:
         from chromadb.config import Settings as ChromaSettings
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        self.url = settings.chroma_url
         if settings.chroma_url:
             from urllib.parse import urlparse
 
             url = urlparse(settings.chroma_url)
-            self.client = chromadb.HttpClient(
-                host=url.hostname or "127.0.0.1", port=url.port or 8000, ssl=url.scheme == "https", settings=chroma_settings
-            )
+            try:
+                self.client = chromadb.HttpClient(
+                    host=url.hostname or "127.0.0.1", port=url.port or 8000, ssl=url.scheme == "https", settings=chroma_settings
+                )
+            except ValueError as exc:  # "Could not connect to a Chroma server"
+                raise IndexUnavailableError(f"the Chroma server {self.url} is unavailable: {exc}") from None
         else:
             self.client = chromadb.PersistentClient(path=str(settings.index_dir / "chroma"), settings=chroma_settings)
-        self.collection = self.client.get_or_create_collection(
-            settings.collection,
+        self.collection = self._open_collection(settings.collection)
+        self._store = None
+
+    @_server_call
+    def _open_collection(self, name: str):
+        return self.client.get_or_create_collection(
+            name,
             # Cosine space and ef values well above Chroma's defaults, which gave poor recall here.
             configuration={"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200, "max_neighbors": 32}},
         )
-        self._store = None
 
     @property
     def store(self):
@@ -40,16 +66,20 @@ class VectorIndex:
             self._store = ChromaVectorStore(chroma_collection=self.collection)
         return self._store
 
+    @_server_call
     def add(self, nodes: list) -> None:
         self.store.add(nodes)
 
+    @_server_call
     def delete_document(self, doc_id: str) -> None:
         self.store.delete(ref_doc_id=doc_id)
 
+    @_server_call
     def delete_ids(self, ids: list[str]) -> None:
         for first in range(0, len(ids), 5000):
             self.collection.delete(ids=ids[first : first + 5000])
 
+    @_server_call
     def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first."""
         if k <= 0:
@@ -60,12 +90,14 @@ class VectorIndex:
         result = self.collection.query(query_embeddings=[vector.tolist()], n_results=k, include=["distances"])
         return [(cid, 1.0 - distance) for cid, distance in zip(result["ids"][0], result["distances"][0])]
 
+    @_server_call
     def similarities(self, vector: np.ndarray, ids: list[str]) -> dict[str, float]:
         if not ids:
             return {}
         got = self.collection.get(ids=ids, include=["embeddings"])
         return {cid: float(np.dot(vector, emb)) for cid, emb in zip(got["ids"], got["embeddings"])}
 
+    @_server_call
     def embeddings(self, ids: list[str], sha256: str) -> np.ndarray | None:
         """The stored vectors of these chunks, in the order given, if all are there and were embedded
         from the document version with this hash; otherwise None."""
@@ -80,6 +112,7 @@ class VectorIndex:
             return None
         return np.asarray([by_id[cid] for cid in ids], dtype=np.float32)
 
+    @_server_call
     def id_shas(self) -> dict[str, str]:
         """Every stored chunk id with the hash of the document version it was embedded from."""
         out: dict[str, str] = {}
@@ -89,5 +122,6 @@ class VectorIndex:
             out.update({cid: str((meta or {}).get("sha256", "")) for cid, meta in zip(got["ids"], got["metadatas"])})
         return out
 
+    @_server_call
     def count(self) -> int:
         return self.collection.count()

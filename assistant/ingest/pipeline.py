@@ -18,7 +18,6 @@ import numpy as np
 
 from assistant.index.catalog import DocumentRecord, chunk_id
 from assistant.index.embedding import BULK_MIN_BATCH, Encoder
-from assistant.index.lexical import Bm25Index
 from assistant.index.lock import write_lock
 from assistant.index.store import Index
 from assistant.ingest.chunking import Chunk, chunk_text, indexed_text
@@ -90,7 +89,7 @@ def ingest(
     encoder: Encoder | None = None,
 ) -> IngestReport:
     started = time.perf_counter()
-    with write_lock(settings.index_dir):
+    with write_lock(settings.index_dir, settings.database_url):
         if rebuild:
             _drop_index(settings)
         encoder = encoder or Encoder.for_settings(settings)
@@ -139,7 +138,7 @@ def ingest(
                 index.remove_document(doc.doc_id)
                 report.removed.append(path)
 
-        if index.catalog.get_meta("dirty") == "1" or not index.bm25_dir.exists():
+        if index.catalog.get_meta("dirty") == "1" or index.saved_bm25.stamp() is None:
             index.rebuild_bm25()
             index.catalog.set_meta(dirty=0)
         to_embed.close()
@@ -177,9 +176,9 @@ def delete_documents(settings: Settings, doc_ids: list[str], *, files_under: Pat
     With ``files_under``, a document's file is deleted too when it lies in that folder: first, so a
     crash half-way leaves a file gone from the corpus, which the next ingest drops from the index.
     """
-    with write_lock(settings.index_dir):
+    with write_lock(settings.index_dir, settings.database_url):
         index = Index(settings)
-        bm25_current = Bm25Index.saved_generation(index.bm25_dir) == index.catalog.generation
+        bm25_current = index.saved_bm25.generation() == index.catalog.generation
         removed = []
         for doc_id in doc_ids:
             record = index.catalog.document(doc_id)
@@ -192,7 +191,7 @@ def delete_documents(settings: Settings, doc_ids: list[str], *, files_under: Pat
             removed.append(record.path)
         if removed:
             if bm25_current:  # keep it: retrieval skips the chunks the catalog no longer lists
-                Bm25Index.accept_deletions(index.bm25_dir, index.catalog.generation)
+                index.saved_bm25.accept_deletions(index.catalog.generation)
             else:
                 index.rebuild_bm25()
             index.catalog.set_meta(dirty=0)
@@ -318,10 +317,16 @@ def _reconcile(index: Index) -> None:
 
 def _drop_index(settings: Settings) -> None:
     """Start from empty: the collection, the catalog and BM25 (the exported encoder is kept)."""
+    from assistant.index.catalog import Catalog
+    from assistant.index.database import open_database
     from assistant.index.vectors import VectorIndex
 
     vectors = VectorIndex(settings)
-    vectors.client.delete_collection(settings.collection)
+    if settings.database_url:  # emptied, not dropped: other hosts keep their handles on both
+        vectors.delete_ids(list(vectors.id_shas()))
+        Catalog(open_database(settings.index_dir, settings.database_url)).clear()
+    else:
+        vectors.client.delete_collection(settings.collection)
     for name in ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"):
         (settings.index_dir / name).unlink(missing_ok=True)
     shutil.rmtree(settings.index_dir / "bm25", ignore_errors=True)

@@ -1,4 +1,5 @@
-"""The server: the chat page at / and the OpenAI-compatible API at /v1 on one port, bound to 127.0.0.1.
+"""The server: the chat page at /, the OpenAI-compatible API at /v1 and the documents at /v1/documents,
+on one port, bound to 127.0.0.1.
 
 Started by `assistant serve` (or `python app.py`, the same command): the corpus is indexed
 incrementally first, so a start embeds only what changed since the last one.
@@ -36,10 +37,11 @@ def create_server(assistant: Assistant, options: dict, api_key: str | None):
     import gradio as gr
     from fastapi import FastAPI
 
-    from assistant.server.openai_api import create_router
+    from assistant.server import documents_api, openai_api
 
     server = FastAPI(title="Corpus assistant", docs_url=None, redoc_url=None, openapi_url=None)
-    server.include_router(create_router(assistant, api_key))
+    server.include_router(openai_api.create_router(assistant, api_key))
+    server.include_router(documents_api.create_router(assistant, api_key))
     blocks = build_app(assistant)
     blocks.queue(default_concurrency_limit=8)
     return gr.mount_gradio_app(

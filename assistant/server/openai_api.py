@@ -41,6 +41,15 @@ class ApiError(Exception):
         return JSONResponse(body, status_code=self.status)
 
 
+def check_api_key(request: Request, api_key: str | None) -> None:
+    if api_key is None:
+        return
+    given = request.headers.get("authorization", "")
+    scheme, _, token = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+        raise ApiError(401, "a valid API key is required: Authorization: Bearer <key>", "invalid_api_key")
+
+
 def model_names(assistant: Assistant) -> dict[str, str]:
     """Model id -> answer mode: the default mode as `corpus-assistant`, generative when an LLM is configured."""
     names = {MODEL_PREFIX: "extractive"}
@@ -91,12 +100,7 @@ def create_router(assistant: Assistant, api_key: str | None = None) -> APIRouter
     router = APIRouter(prefix="/v1")
 
     def check_key(request: Request) -> None:
-        if api_key is None:
-            return
-        given = request.headers.get("authorization", "")
-        scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
-            raise ApiError(401, "a valid API key is required: Authorization: Bearer <key>", "invalid_api_key")
+        check_api_key(request, api_key)
 
     @router.get("/models")
     def list_models(request: Request):

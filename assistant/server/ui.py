@@ -15,6 +15,7 @@ from pathlib import Path
 from assistant.answering.answer import REFUSAL, Answer, marked
 from assistant.answering.reader import ReaderError
 from assistant.facade import Assistant
+from assistant.index.database import IndexUnavailableError
 from assistant.index.lock import IndexLockedError
 from assistant.settings import SUPPORTED_SUFFIXES
 
@@ -180,7 +181,7 @@ def build_app(assistant: Assistant):
                     yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
                 else:
                     answer = piece
-        except (ValueError, ReaderError) as exc:  # an over-long question, a missing reader file: say why, keep the chat
+        except (ValueError, ReaderError, IndexUnavailableError) as exc:  # too long, a reader file missing, a server down: say why
             history[-1]["content"] = f"✘ {exc}"
             yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
@@ -214,7 +215,7 @@ def build_app(assistant: Assistant):
             try:
                 report = assistant.upload(name, Path(file).read_bytes())
                 messages.append(f"✔ {name}: indexed, {report.chunks_embedded} chunks")
-            except UploadError as exc:
+            except (UploadError, IndexUnavailableError) as exc:
                 messages.append(f"✘ {exc}")
         return (
             "\n\n".join(messages) or "No file chosen.",
@@ -227,7 +228,7 @@ def build_app(assistant: Assistant):
         try:
             path = assistant.delete(doc_id) if doc_id else None
             message = f"Deleted {Path(path).name} from the index and the corpus." if path else "Choose an indexed document."
-        except IndexLockedError as exc:
+        except (IndexLockedError, IndexUnavailableError) as exc:
             message = f"✘ Nothing deleted: {exc}"
         return message, documents_table(assistant), status_markdown(assistant), gr.update(choices=document_choices(), value=None)
 

@@ -1,0 +1,69 @@
+"""Present: the documents of the index over HTTP, for scripts and for hosts that share one index.
+
+``GET /v1/documents`` lists them, ``POST /v1/documents?name=FILE`` (the file's bytes as the body)
+uploads and indexes one as the chat's upload button does, ``DELETE /v1/documents/{doc_id}``
+removes one. The same API key as ``/v1/chat/completions``; errors in the same JSON shape.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from assistant.facade import Assistant
+from assistant.index.database import IndexUnavailableError
+from assistant.index.lock import IndexLockedError
+from assistant.server.openai_api import ApiError, check_api_key
+
+
+def create_router(assistant: Assistant, api_key: str | None) -> APIRouter:
+    router = APIRouter(prefix="/v1/documents")
+
+    def record(doc) -> dict:
+        return {"doc_id": doc.doc_id, "path": doc.path, "title": doc.title, "chunks": doc.n_chunks, "indexed_at": doc.indexed_at}
+
+    async def call(request: Request, work):
+        try:
+            check_api_key(request, api_key)
+            return await run_in_threadpool(work)
+        except ApiError as exc:
+            return exc.response()
+        except IndexLockedError as exc:
+            return ApiError(409, str(exc), "index_locked").response()
+        except IndexUnavailableError as exc:
+            return ApiError(503, str(exc), kind="server_error").response()
+
+    @router.get("")
+    async def list_documents(request: Request):
+        return await call(request, lambda: {"data": [record(doc) for doc in assistant.documents()]})
+
+    @router.post("")
+    async def upload(request: Request, name: str):
+        from assistant.ingest.uploads import UploadError
+
+        limit = int(assistant.settings.max_upload_mb * 1e6)
+        if int(request.headers.get("content-length") or 0) > limit:
+            return ApiError(413, f"the file is over the {assistant.settings.max_upload_mb:g} MB upload limit").response()
+        data = await request.body()
+
+        def work():
+            try:
+                report = assistant.upload(name, data)
+            except UploadError as exc:
+                raise ApiError(400, str(exc), "upload_refused", "name") from None
+            added = {doc.path: doc for doc in assistant.documents()}
+            return {"data": [record(added[path]) for path in report.added + report.updated if path in added]}
+
+        return await call(request, work)
+
+    @router.delete("/{doc_id}")
+    async def delete(request: Request, doc_id: str):
+        def work():
+            removed = assistant.delete(doc_id)
+            if removed is None:
+                raise ApiError(404, f"no indexed document {doc_id}", "document_not_found")
+            return {"deleted": doc_id, "path": removed}
+
+        return await call(request, work)
+
+    return router
