@@ -1,4 +1,4 @@
-"""`--chroma-url`: the same code path against a real `chroma run` server on 127.0.0.1."""
+"""Server mode: the same code path against a real `chroma run` (and a real PostgreSQL) on 127.0.0.1."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import pytest
 
 from assistant.facade import Assistant
 from assistant.settings import Settings
-from tests.conftest import CORPUS, SHORE_QUESTION, free_port, wait_until_serving
+from tests.conftest import CORPUS, SHORE_QUESTION, free_port
 
 QUESTIONS = [
     SHORE_QUESTION,
@@ -20,28 +20,22 @@ QUESTIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory):
-    port = free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    chroma = str(Path(sys.executable).parent / "chroma")
-    process = subprocess.Popen(
-        [chroma, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_serving(f"{url}/api/v2/heartbeat", process, 60)
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+@pytest.fixture(params=["chroma server", "chroma server and postgresql"])
+def remote(request, chroma_server) -> dict:
+    """Server mode: the vectors on a `chroma run`, and the catalog in PostgreSQL too in the second run."""
+    if request.param == "chroma server":
+        return {"chroma_url": chroma_server.url, "collection": f"c{free_port()}"}
+    return request.getfixturevalue("new_server_index")()
 
 
-def test_server_mode_gives_the_same_answers_as_embedded(chroma_server, seed_assistant, encoder, tmp_path):
-    remote = Assistant(Settings(corpus_dir=CORPUS, index_dir=tmp_path / "index", chroma_url=chroma_server), encoder=encoder)
+def test_server_mode_gives_the_same_answers_as_embedded(remote, seed_assistant, encoder, tmp_path):
+    settings = remote
+    remote = Assistant(Settings(corpus_dir=CORPUS, index_dir=tmp_path / "index", **settings), encoder=encoder)
     report = remote.ingest()
     assert len(report.added) == 2
     assert not (tmp_path / "index" / "chroma").exists()  # the vectors live on the server
+    if "database_url" in settings:  # and the catalog and BM25 in the database
+        assert not (tmp_path / "index" / "catalog.sqlite").exists() and not (tmp_path / "index" / "bm25").exists()
     assert remote.status()["vectors"] == seed_assistant.status()["vectors"]
     for question in QUESTIONS:
         ours, theirs = remote.ask(question).to_json(), seed_assistant.ask(question).to_json()
@@ -51,12 +45,12 @@ def test_server_mode_gives_the_same_answers_as_embedded(chroma_server, seed_assi
     assert remote.ingest().chunks_embedded == 0
 
 
-def test_server_mode_upload_and_delete(chroma_server, encoder, tmp_path):
+def test_server_mode_upload_and_delete(remote, encoder, tmp_path):
     import shutil
 
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
-    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", chroma_url=chroma_server, collection="deletes")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", **remote)
     remote = Assistant(settings, encoder=encoder)
     remote.ingest()
     remote.upload("lighthouse.txt", b"The lighthouse keeper of Port Ellery is Agnes Trevelyan.")
@@ -68,7 +62,7 @@ def test_server_mode_upload_and_delete(chroma_server, encoder, tmp_path):
     assert remote.status()["vectors"] == remote.status()["chunks"] == 10
 
 
-def test_the_benchmark_runs_against_the_server(chroma_server, tmp_path):
+def test_the_benchmark_runs_against_the_server(chroma_server, postgres, tmp_path):
     scifact = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "scifact"
     if not (scifact / "corpus.jsonl").exists():
         scifact = tmp_path / "mini-scifact"  # a stand-in with the same layout when the shared data is absent
@@ -77,16 +71,22 @@ def test_the_benchmark_runs_against_the_server(chroma_server, tmp_path):
                 for i in range(40)]  # fmt: skip
         (scifact / "corpus.jsonl").write_text("\n".join(docs) + "\n")
         (scifact / "queries.jsonl").write_text('{"_id": "1", "text": "Does vitamin 3 change fracture risk?"}\n' * 25)
-    env = {**os.environ, "ASSISTANT_CHROMA_URL": chroma_server, "ASSISTANT_COLLECTION": "bench"}
+    env = {**os.environ, "ASSISTANT_CHROMA_URL": chroma_server.url, "ASSISTANT_COLLECTION": "bench"}
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, "-m", "assistant.bench", "--scifact", str(scifact), "--docs", "20", "--rounds", "1",
-         "--scale", "150", "--queries", "20", "--workdir", str(tmp_path / "work"), "--json", str(out)],
+         "--scale", "150", "--queries", "20", "--workdir", str(tmp_path / "work"), "--json", str(out),
+         "--server-scale", "150", "--database-url", postgres.create_database("bench"), "--chroma-url", chroma_server.url],
         env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(out.read_text())
-    assert figures["settings"]["chroma_url"] == chroma_server
+    assert figures["settings"]["chroma_url"] == chroma_server.url
     scale = figures["scale_150"]
     assert scale["chunks"] >= 100 and scale["answers_after_delete"] and scale["delete_one_document_s"] < 5
     assert not (tmp_path / "work" / "scale-150-index" / "chroma").exists()  # vectors went to the server
+    server = figures["scale_150_server"]  # and in server mode, the catalog and BM25 to PostgreSQL
+    assert server["chunks"] == scale["chunks"] and server["answers_after_delete"]
+    assert 0 < server["change_seen_elsewhere_s"] < 2
+    assert not (tmp_path / "work" / "scale-150-server-index" / "catalog.sqlite").exists()
+    assert "| 150 chunks, server mode: an upload through one host" in done.stdout.replace(f"{server['chunks']:,}", "150")

@@ -1,6 +1,8 @@
 """Benchmark: ingest throughput against the raw encoder, latency, memory, cold start and delete at scale.
 
     python -m assistant.bench [--docs 300] [--scale 10000 100000] [--scifact ../shared/bench/scifact]
+    python -m assistant.bench --docs 100 --scale 10000 --server-scale 10000 100000 \
+        --database-url postgresql://postgres@127.0.0.1:5432/bench --chroma-url http://127.0.0.1:8000
 
 Everything is measured in one run on this machine, so the figures compare like with like.
 Ingest runs on SciFact abstracts written out as .txt files (the data stays outside the repo);
@@ -8,14 +10,19 @@ seed latency and cold start run on the two articles in corpus/. The scale indexe
 SciFact text to the chunk counts asked for; their chunks reuse the vectors computed in the
 ingest step (nudged per copy, so the HNSW graph holds distinct points): every other part of
 ingest runs for real, and latency, memory and delete are measured on real indexes of that size.
+``--server-scale`` runs the same steps in server mode (a database per index on that PostgreSQL, a
+collection per index on that Chroma server) and times a change made through one host until another answers from it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from assistant.bench.common import ROOT
@@ -23,6 +30,7 @@ from assistant.bench.ingest import bench_ingest
 from assistant.bench.latency import bench_cold_ask, bench_latency
 from assistant.bench.report import report_table
 from assistant.bench.scale import bench_scale, worker_ingest, worker_serve
+from assistant.index.database import redacted
 from assistant.inference import cpu_description
 from assistant.settings import Settings
 
@@ -34,6 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="passes over the seed questions for latency")
     parser.add_argument("--scale", type=int, nargs="*", default=[], help="chunk counts of the scale indexes, e.g. 10000 100000")
     parser.add_argument("--queries", type=int, default=200, help="SciFact queries asked per scale index")
+    parser.add_argument("--server-scale", type=int, nargs="*", default=[], help="chunk counts to run in server mode too")
+    parser.add_argument("--database-url", help="server mode: a PostgreSQL the benchmark may create databases on")
+    parser.add_argument("--chroma-url", help="server mode: a Chroma server")
     parser.add_argument("--workdir", type=Path, help="keep the indexes here (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--worker", choices=["ingest", "serve"], help=argparse.SUPPRESS)
@@ -46,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     results: dict = {"settings": {"chroma_url": Settings().chroma_url or "embedded", "cpu": cpu_description()}}
+    if args.server_scale:
+        results["settings"]["server_mode"] = {"database_url": redacted(args.database_url or ""), "chroma_url": args.chroma_url}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -61,9 +74,29 @@ def main(argv: list[str] | None = None) -> None:
                 args.scifact, workdir / "scifact-index", workdir / "scifact-corpus", chunks, workdir, args.queries
             )
             print(f"scale {chunks}: {json.dumps(results[f'scale_{chunks}'])}", file=sys.stderr)
+        for chunks in args.server_scale if has_scifact else []:
+            if not (args.database_url and args.chroma_url):
+                parser.error("--server-scale needs --database-url and --chroma-url")
+            with server_environment(args.database_url, args.chroma_url):
+                results[f"scale_{chunks}_server"] = bench_scale(
+                    args.scifact, workdir / "scifact-index", workdir / "scifact-corpus", chunks, workdir, args.queries, "server"
+                )
+            print(f"scale {chunks}, server mode: {json.dumps(results[f'scale_{chunks}_server'])}", file=sys.stderr)
     print(report_table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+
+
+@contextmanager
+def server_environment(database_url: str, chroma_url: str) -> Iterator[None]:
+    """Server mode for this process and its workers, for the duration of a step."""
+    saved = {key: os.environ.get(key) for key in ("ASSISTANT_DATABASE_URL", "ASSISTANT_CHROMA_URL")}
+    os.environ.update(ASSISTANT_DATABASE_URL=database_url, ASSISTANT_CHROMA_URL=chroma_url)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.update({key: value})
 
 
 if __name__ == "__main__":

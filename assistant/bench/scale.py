@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.bench.common import bench_settings, directory_mb, peak_rss_mb, percentile, run_worker
+from assistant.bench.common import bench_settings, directory_mb, embedded_settings, peak_rss_mb, percentile, run_worker
 from assistant.bench.latency import bench_cold_ask, bench_cold_ui
 from assistant.facade import Assistant
 
@@ -42,7 +42,7 @@ class ReplayEncoder:
 
 def known_vectors(index_dir: Path) -> dict[str, np.ndarray]:
     """Chunk text -> vector, read back from an index."""
-    assistant = Assistant(bench_settings(index_dir))
+    assistant = Assistant(embedded_settings(index_dir))
     texts = dict(assistant.index.catalog.iter_indexed_texts())
     collection = assistant.index.vectors.collection
     known = {}
@@ -72,7 +72,7 @@ def worker_ingest(args) -> None:
     from assistant.ingest.pipeline import ingest
 
     settings = bench_settings(args.index, corpus_dir=args.corpus)
-    base = Assistant(bench_settings(args.cache))
+    base = Assistant(embedded_settings(args.cache))
     encoder = ReplayEncoder(base.encoder, known_vectors(args.cache))
     report = ingest(settings, encoder=encoder)
     print(json.dumps({"chunks": report.chunks_embedded, "seconds": report.seconds, "replayed": encoder.replayed,
@@ -99,8 +99,10 @@ def worker_serve(args) -> None:
     delete_documents(assistant.settings, [victim.doc_id])
     delete_seconds = time.perf_counter() - started
     after = assistant.ask(queries[0])  # the index still answers after the delete
+    chunks = assistant.status()["chunks"]
+    change = change_reaches_another_host(assistant, args.index) if assistant.settings.database_url else {}
     print(json.dumps({
-        "chunks": assistant.status()["chunks"],
+        "chunks": chunks,
         "questions": len(totals),
         "p50_ms": round(statistics.median(totals), 1),
         "p95_ms": round(percentile(totals, 0.95), 1),
@@ -111,12 +113,32 @@ def worker_serve(args) -> None:
         "delete_one_document_s": round(delete_seconds, 3),
         "answers_after_delete": bool(after.answer),
         "peak_rss_mb": peak_rss_mb(),
+        **change,
     }))  # fmt: skip
 
 
-def bench_scale(scifact: Path, cache_index: Path, cache_corpus: Path, chunks_wanted: int, workdir: Path, queries: int) -> dict:
-    corpus, index = workdir / f"scale-{chunks_wanted}-corpus", workdir / f"scale-{chunks_wanted}-index"
-    cache_chunks = Assistant(bench_settings(cache_index)).status()["chunks"]
+def change_reaches_another_host(assistant: Assistant, index: Path) -> dict:
+    """Server mode: upload a document through this assistant and time until a second one over the same
+    servers (another index folder, other connections and BM25 copy: another host but for the network) answers from it."""
+    other = Assistant(assistant.settings.model_copy(update={"index_dir": index.with_name(index.name + "-host-b")}))
+    question = "Who is the lighthouse keeper of Port Ellery?"
+    other.ask(question)  # warm
+    started = time.perf_counter()
+    assistant.upload("bench-change.txt", b"The lighthouse keeper of Port Ellery is Agnes Trevelyan, since 1998.\n")
+    uploaded = time.perf_counter()
+    while "Trevelyan" not in other.ask(question).answer:
+        if time.perf_counter() - uploaded > 60:
+            raise RuntimeError("the change did not reach the other host within 60 s")
+    return {"change_upload_s": round(uploaded - started, 3), "change_seen_elsewhere_s": round(time.perf_counter() - uploaded, 3)}
+
+
+def bench_scale(
+    scifact: Path, cache_index: Path, cache_corpus: Path, chunks_wanted: int, workdir: Path, queries: int, mode: str = ""
+) -> dict:
+    """One scale step; ``mode`` "server" names its folders apart (its workers find the servers in the environment)."""
+    name = f"scale-{chunks_wanted}" + (f"-{mode}" if mode else "")
+    corpus, index = workdir / f"{name}-corpus", workdir / f"{name}-index"
+    cache_chunks = Assistant(embedded_settings(cache_index)).status()["chunks"]
     write_replicas(cache_corpus, corpus, chunks_wanted, cache_chunks)
     shutil.copytree(cache_index / "encoder", index / "encoder", dirs_exist_ok=True)  # the ONNX export, made once
     module = [sys.executable, "-m", "assistant.bench", "--worker"]
@@ -129,7 +151,7 @@ def bench_scale(scifact: Path, cache_index: Path, cache_corpus: Path, chunks_wan
         "ingest_replayed_per_s": round(ingested["chunks"] / ingested["seconds"], 1),
         "ingest_peak_rss_mb": ingested["peak_rss_mb"],
         "serve_peak_rss_mb": served["peak_rss_mb"],
-        "index_mb": round(directory_mb(index)),
+        "index_mb": None if mode == "server" else round(directory_mb(index)),
         "cold_ask_s": cold["median_s"],
         "cold_ui_first_answer_s": bench_cold_ui(index, corpus),
         **{k: v for k, v in served.items() if k not in ("chunks", "peak_rss_mb")},
