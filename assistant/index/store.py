@@ -83,7 +83,7 @@ class Index:
         ]
         if differing:
             raise IndexMismatchError(
-                f"the index at {self.settings.index_dir} was built with model "
+                f"the index at {self.location} was built with model "
                 f"{self.catalog.get_meta('model_name')} and other settings ({'; '.join(differing)}). "
                 "Run `assistant ingest --rebuild` to rebuild it with the current settings."
             )
