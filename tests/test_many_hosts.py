@@ -1,6 +1,6 @@
 """Many hosts, one index (#19): app hosts as separate `python app.py` processes, each with an index
-folder of its own, sharing only a real PostgreSQL cluster and a real `chroma run` over the network;
-spoken to with a real HTTP client."""
+folder of its own and, as root, a network namespace of its own, sharing only a real PostgreSQL cluster
+and a real `chroma run` over the network; spoken to with a real HTTP client."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ import pytest
 from assistant.facade import Assistant
 from assistant.index.migrate import MigrationError, migrate
 from assistant.settings import Settings
-from tests.conftest import CORPUS, SHORE_QUESTION, free_port, settings_env, wait_until_serving
+from tests.conftest import CORPUS, SHORE_QUESTION, free_port, settings_env
 from tests.test_crash import with_encoder, write_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 LIGHTHOUSE = b"The lighthouse keeper of Port Ellery is Agnes Trevelyan. She has kept the light since 1998."
 LIGHTHOUSE_QUESTION = "Who is the lighthouse keeper of Port Ellery?"
+API_KEY = "test-key-for-the-hosts"
 QUESTIONS = {  # question -> words its answer must hold, whatever else is indexed
     SHORE_QUESTION: "300 metres",
     "Who is the Shadow Home Secretary?": "Chris Philp",
@@ -31,9 +32,10 @@ QUESTIONS = {  # question -> words its answer must hold, whatever else is indexe
 
 
 class Host:
-    """One app host: `python app.py --no-ingest` on a port of its own, its own index folder and corpus folder."""
+    """One app host: `python app.py --no-ingest` on a port of its own, its own index folder and corpus folder;
+    in a network namespace of its own when given one (then on its own address, with a password and an API key)."""
 
-    def __init__(self, folder: Path, server: dict, encoder) -> None:
+    def __init__(self, folder: Path, server: dict, encoder, namespace: str | None = None, address: str = "127.0.0.1") -> None:
         self.folder, self.port = folder, free_port()
         with_encoder(folder / "index", encoder)  # the ONNX export is a per-host cache: copied, not shared
         (folder / "corpus").mkdir()
@@ -42,17 +44,25 @@ class Host:
             **settings_env(server),
             "ASSISTANT_INDEX_DIR": str(folder / "index"),
             "ASSISTANT_CORPUS_DIR": str(folder / "corpus"),
+            "ASSISTANT_API_KEY": API_KEY,
         }
+        command = [sys.executable, str(ROOT / "app.py"), "--no-ingest", "--host", address, "--port", str(self.port)]
+        if namespace:
+            command = ["ip", "netns", "exec", namespace, *command, "--auth", "team:a-long-password"]
         self.log = open(folder / "host.log", "w")  # noqa: SIM115 (open for the life of the process)
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--no-ingest", "--port", str(self.port)],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-        wait_until_serving(f"{self.url}/v1/models", self.process, 180)
-        self.http = httpx.Client(base_url=self.url, timeout=60)
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.url = f"http://{address}:{self.port}"
+        self.http = httpx.Client(base_url=self.url, timeout=60, headers={"Authorization": f"Bearer {API_KEY}"})
+        deadline = time.time() + 180
+        while not self._serving():
+            assert self.process.poll() is None and time.time() < deadline, (folder / "host.log").read_text()[-3000:]
+            time.sleep(0.3)
+
+    def _serving(self) -> bool:
+        try:
+            return self.http.get("/v1/models", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def ask(self, question: str) -> httpx.Response:
         body = {"model": "corpus-assistant", "messages": [{"role": "user", "content": question}]}
@@ -70,14 +80,41 @@ class Host:
         self.log.close()
 
 
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    """As root: two network namespaces for the hosts and servers that listen on the bridge between them."""
+    from tests.servers import ChromaServer, Network, PostgresCluster
+
+    if not Network.available():
+        yield None  # not root: the hosts are processes on 127.0.0.1 (the same code path, less isolation)
+        return
+    net = Network(hosts=2)
+    postgres = chroma = None
+    try:
+        postgres = PostgresCluster(addresses=f"127.0.0.1,{Network.SERVERS}", allow=Network.SUBNET)
+        chroma = ChromaServer(tmp_path_factory.mktemp("chroma-netns"), address=Network.SERVERS)
+        yield net, postgres, chroma
+    finally:
+        if chroma:
+            chroma.stop()
+        if postgres:
+            postgres.remove()
+        net.remove()
+
+
 @pytest.fixture
-def hosts(tmp_path, encoder, reader, new_server_index):
+def hosts(tmp_path, encoder, reader, network, request):
     """Two app hosts over one freshly ingested server-mode index of the two articles."""
-    server = new_server_index()
+    if network:
+        net, postgres, chroma = network
+        name = f"h{free_port()}"
+        server = {"database_url": postgres.create_database(name), "chroma_url": chroma.url, "collection": name}
+        places = list(zip(net.namespaces, net.addresses))
+    else:
+        server, places = request.getfixturevalue("new_server_index")(), [(None, "127.0.0.1")] * 2
     Assistant(Settings(corpus_dir=CORPUS, index_dir=tmp_path / "ingest-host", **server), encoder=encoder, reader=reader).ingest()
-    started = []
     with ThreadPoolExecutor(2) as pool:  # their start-ups overlap: ~10 s each here
-        started = list(pool.map(lambda name: Host(tmp_path / name, server, encoder), ["host-a", "host-b"]))
+        started = list(pool.map(lambda n: Host(tmp_path / f"host-{n}", server, encoder, *places[n]), range(2)))
     yield server, *started
     for host in started:
         host.stop()
