@@ -99,7 +99,7 @@ def worker_serve(args) -> None:
     delete_documents(assistant.settings, [victim.doc_id])
     delete_seconds = time.perf_counter() - started
     after = assistant.ask(queries[0])  # the index still answers after the delete
-    chunks = assistant.status()["chunks"]
+    chunks, peak_rss = assistant.status()["chunks"], peak_rss_mb()  # before a second assistant joins this process
     change = change_reaches_another_host(assistant, args.index) if assistant.settings.database_url else {}
     print(json.dumps({
         "chunks": chunks,
@@ -112,7 +112,7 @@ def worker_serve(args) -> None:
         "answer_p95_ms": round(percentile(answer, 0.95), 1),
         "delete_one_document_s": round(delete_seconds, 3),
         "answers_after_delete": bool(after.answer),
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": peak_rss,
         **change,
     }))  # fmt: skip
 
