@@ -123,7 +123,14 @@ class Network:
 
     @staticmethod
     def available() -> bool:
-        return os.geteuid() == 0 and shutil.which("ip") is not None
+        """Root, `ip`, and the right to make a namespace (a container without CAP_SYS_ADMIN has not)."""
+        if os.geteuid() != 0 or shutil.which("ip") is None:
+            return False
+        probe = f"asprobe{os.getpid()}"
+        if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode:
+            return False
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+        return True
 
     @staticmethod
     def _ip(*args: str) -> None:
