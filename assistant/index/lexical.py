@@ -151,7 +151,7 @@ class Bm25InDatabase:
     def load(self, loaded: Bm25Index | None = None) -> Bm25Index | None:
         """The saved index; only its generation is re-read when ``loaded`` already holds that version."""
         with self.database.read() as db:
-            if loaded is not None and getattr(loaded, "version", None) is not None:
+            if loaded is not None and loaded.version is not None:
                 row = db.execute("SELECT version, generation FROM bm25").fetchone()
                 if row and row[0] == loaded.version:
                     loaded.generation = row[1]
