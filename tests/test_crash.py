@@ -13,7 +13,7 @@ import pytest
 
 from assistant.facade import Assistant
 from assistant.index.lexical import Bm25Files
-from assistant.index.lock import WRITE_LOCK_KEY, IndexLockedError, write_lock
+from assistant.index.lock import IndexLockedError, advisory_lock_holder, write_lock
 from assistant.index.store import Index
 from assistant.ingest.uploads import UploadError
 from assistant.settings import Settings
@@ -45,11 +45,7 @@ def lock_holder_pid(index: Path, server: dict) -> str | None:
     import psycopg
 
     with psycopg.connect(server["database_url"]) as connection:
-        row = connection.execute(
-            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted",
-            (WRITE_LOCK_KEY,),
-        ).fetchone()
+        row = advisory_lock_holder(connection)
     return row[0].split()[3] if row else None  # "assistant writer pid N on HOST"
 
 

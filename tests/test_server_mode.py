@@ -60,6 +60,10 @@ def test_server_mode_upload_and_delete(remote, encoder, tmp_path):
     assert remote.delete(doc_id)
     assert remote.ask(question).abstained
     assert remote.status()["vectors"] == remote.status()["chunks"] == 10
+    # --rebuild empties the collection (and the database) in place: other hosts keep valid handles
+    assert remote.ingest(rebuild=True).chunks_embedded == 10
+    assert remote.status()["vectors"] == remote.status()["chunks"] == 10
+    assert "300 metres" in remote.ask(SHORE_QUESTION).answer
 
 
 def test_the_benchmark_runs_against_the_server(chroma_server, postgres, tmp_path):

@@ -61,7 +61,6 @@ class Database(Protocol):
     def write(self) -> AbstractContextManager[Connection]: ...  # one transaction
     def exists(self) -> bool: ...
     def migrate_schema(self) -> None: ...
-    def close(self) -> None: ...
 
 
 class SqliteDatabase:
@@ -94,9 +93,6 @@ class SqliteDatabase:
                 for statement in filter(str.strip, step.split(";")):
                     db.execute(statement.replace("BYTEA", "BLOB"))
             _set_schema_version(db)
-
-    def close(self) -> None:
-        self.connection.close()
 
 
 class _PgConnection:
@@ -175,9 +171,6 @@ class PostgresDatabase:
                 db.execute(step)
             _set_schema_version(db)
 
-    def close(self) -> None:
-        self.pool.close()
-
 
 def _schema_version(db: Connection, has_meta: bool) -> int:
     """0 for an empty database; 1 for a catalog made before versions were recorded (it has the first step)."""
@@ -204,7 +197,7 @@ def open_database(index_dir: Path, database_url: str | None) -> SqliteDatabase |
     if not database_url:
         return SqliteDatabase(index_dir / "catalog.sqlite")
     with _POOLS_LOCK:
-        if database_url not in _POOLS or _POOLS[database_url].pool.closed:
+        if database_url not in _POOLS:
             _POOLS[database_url] = PostgresDatabase(database_url)
         return _POOLS[database_url]
 

@@ -66,11 +66,7 @@ def _advisory_lock(database_url: str) -> Iterator[None]:
         # The server drops a silent host's session (and so the lock) after ~10 + 5 x 4 s without an answer.
         connection.execute("SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 4")
         if not connection.execute("SELECT pg_try_advisory_lock(%s)", (WRITE_LOCK_KEY,)).fetchone()[0]:
-            row = connection.execute(
-                "SELECT a.application_name, a.client_addr FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted",
-                (WRITE_LOCK_KEY,),
-            ).fetchone()
+            row = advisory_lock_holder(connection)
             who = (f"{row[0] or 'unknown'}" + (f" from {row[1]}" if row[1] else "")) if row else "unknown"
             raise IndexLockedError(
                 f"another process ({who}) is writing to the index in {redacted(database_url)}; "
@@ -81,3 +77,13 @@ def _advisory_lock(database_url: str) -> Iterator[None]:
         finally:
             with suppress(psycopg.Error):  # the connection is gone, and the lock with it
                 connection.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK_KEY,))
+
+
+def advisory_lock_holder(connection) -> tuple[str, str | None] | None:
+    """(application name, client address) of the session holding the write lock in PostgreSQL, if any;
+    the name is "assistant writer pid N on HOST"."""
+    return connection.execute(
+        "SELECT a.application_name, a.client_addr::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted",
+        (WRITE_LOCK_KEY,),
+    ).fetchone()
