@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from assistant.settings import bundled_model_path
-from assistant.training.span import SpanRecipe, train, windows
+from assistant.training.span import SpanRecipe, near_misses, train, windows
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORE = "The French Government recently announced that officers could intercept boats leaving within 300 metres of the shoreline."
@@ -45,6 +45,28 @@ def prepared() -> list[dict]:
 def run(folder: str) -> None:
     """Entry point of the training subprocesses."""
     train(prepared(), bundled_model_path(), Path(folder), RECIPE, log=lambda line: print(line, flush=True))
+
+
+def test_near_misses_change_a_year_or_a_name_to_one_the_passage_never_mentions():
+    import random
+
+    context = "In 2019 the Home Office counted 1,843 crossings; Yvette Cooper said in 2024 that France must act."
+    asked = [
+        {"id": "a", "question": "How many crossings did the Home Office count in 2019?", "context": context,
+         "answerable": True, "answers": [{"text": "1,843", "start": context.index("1,843")}]},
+        {"id": "b", "question": "What did Rishi Sunak want Germany to do?", "context": SHORE, "answerable": True,
+         "answers": [{"text": "act", "start": 0}]},
+    ]  # fmt: skip
+    made = near_misses(asked * 30, random.Random(1))
+    years = [r for r in made if r["id"] == "a-year"]
+    names = [r for r in made if r["id"] == "a-name"]
+    assert years and names and all(not r["answerable"] and not r["answers"] for r in made)
+    for row in years:
+        year = row["question"].split(" in ")[-1].rstrip("?")
+        assert year.isdigit() and year not in context and row["question"].replace(year, "2019") == asked[0]["question"]
+    for row in names:  # a name of the passage replaced by a name of as many words from another question
+        assert row["question"] == "How many crossings did the Rishi Sunak count in 2019?"
+    assert not [r for r in made if r["id"].startswith("b")]  # no year in it, and its names are not in its passage
 
 
 def test_a_passage_longer_than_the_window_is_read_in_windows_with_the_answer_in_the_second():

@@ -210,7 +210,10 @@ calibration again by `ASSISTANT_READER=span assistant train-reader --recalibrate
 Training questions come from TRAIN documents only (`assistant/training/splits.py`); contexts of
 4,000 characters or more (COVID-QA's whole papers) are left out. A quarter of the answerable
 questions are also asked of another paragraph of their own document that does not contain the
-answer string (an honest unanswerable example).
+answer string (an honest unanswerable example). Near-misses in SQuAD 2.0's manner are made too
+({recipe.get("near_misses_made", 0):,} of them): every answerable question whose year is in its passage is also
+asked of a year the passage never mentions, and 15% of those with a name from their passage are asked of
+another name (taken from other questions) the passage never mentions.
 
 ## Recipe
 

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import random
+import re
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -28,6 +29,7 @@ from pathlib import Path
 from assistant.training.splits import document_key, split_of
 
 UNANSWERABLE_SHARE = 0.25  # answerable questions also asked of another paragraph of their document without the answer
+NAME_SWAP_SHARE = 0.15  # answerable questions with a name from their passage also asked of another name
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,8 @@ class SpanRecipe:
 
 def training_rows(rows: list[dict], seed: int, max_questions: int | None = None) -> list[dict]:
     """TRAIN documents only (splits.py), whole-paper contexts left out; plus honest unanswerable rows:
-    a question against another paragraph of its own document that does not hold the answer string."""
+    a question against another paragraph of its own document that does not hold the answer string,
+    and near-misses made from answerable questions (``near_misses``)."""
     rng = random.Random(seed)
     train = [r for r in rows if split_of(r) == "train" and len(r["context"]) < 4000]
     rng.shuffle(train)
@@ -61,7 +64,38 @@ def training_rows(rows: list[dict], seed: int, max_questions: int | None = None)
         others = [p for p in paragraphs[document_key(row)] if p != row["context"] and not any(a in p.lower() for a in answers)]
         if others:
             made.append(row | {"id": row["id"] + "-other", "context": rng.choice(others), "answerable": False, "answers": []})
-    return train + made
+    return train + made + near_misses(train, rng)
+
+
+YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
+NAME = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
+
+
+def near_misses(train: list[dict], rng: random.Random) -> list[dict]:
+    """SQuAD 2.0's near-misses made honestly, so the reader learns to check the question's year and names:
+    every answerable question whose year is in its passage, asked of another year the passage never
+    mentions; and a share of those whose name is in the passage, asked of a name (from another
+    document's questions) the passage never mentions. Neither can be answered from that passage."""
+    names = sorted({m.group() for r in train for m in NAME.finditer(r["question"])})
+    made = []
+    for row in (r for r in train if r["answerable"]):
+        question, context = row["question"], row["context"]
+        years = [m for m in YEAR.finditer(question) if m.group() in context]
+        if years:
+            year = years[0]
+            other = next((y for y in rng.sample(range(-12, 13), 25) if y and str(int(year.group()) + y) not in context), 0)
+            changed = question[: year.start()] + str(int(year.group()) + other) + question[year.end() :]
+            made.append(row | {"id": row["id"] + "-year", "question": changed, "answerable": False, "answers": []})
+        found = [m for m in NAME.finditer(question) if m.group() in context]
+        if found and rng.random() < NAME_SWAP_SHARE:
+            name = found[0]
+            words = len(name.group().split())
+            pool = [n for n in rng.sample(names, min(50, len(names))) if len(n.split()) == words]
+            other = next((n for n in pool if n.lower() not in context.lower() and n.lower() not in question.lower()), None)
+            if other:
+                changed = question[: name.start()] + other + question[name.end() :]
+                made.append(row | {"id": row["id"] + "-name", "question": changed, "answerable": False, "answers": []})
+    return made
 
 
 def windows(tokenizer, rows: list[dict], max_length: int, doc_stride: int) -> list[dict]:
@@ -223,6 +257,7 @@ def run(
     tokenizer.save_pretrained(str(checkpoints / "model"))
     stats = {
         "max_questions": max_questions, "questions": len(rows), "unanswerable": sum(not r["answerable"] for r in rows),
+        "near_misses_made": sum(r["id"].endswith(("-year", "-name")) for r in rows),
         "windows": len(prepared), "device": "cpu",
     }  # fmt: skip
     return finish(model, tokenizer, data_dir, out_dir, recipe, stats, sample and max(8, sample // 4), target, log)
