@@ -84,8 +84,9 @@ def near_misses(train: list[dict], rng: random.Random) -> list[dict]:
         if years:
             year = years[0]
             other = next((y for y in rng.sample(range(-12, 13), 25) if y and str(int(year.group()) + y) not in context), 0)
-            changed = question[: year.start()] + str(int(year.group()) + other) + question[year.end() :]
-            made.append(row | {"id": row["id"] + "-year", "question": changed, "answerable": False, "answers": []})
+            if other:  # else every nearby year is in the passage: no honest change
+                changed = question[: year.start()] + str(int(year.group()) + other) + question[year.end() :]
+                made.append(row | {"id": row["id"] + "-year", "question": changed, "answerable": False, "answers": []})
         found = [m for m in NAME.finditer(question) if m.group() in context]
         if found and rng.random() < NAME_SWAP_SHARE:
             name = found[0]
