@@ -74,8 +74,8 @@ NAME = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
 def near_misses(train: list[dict], rng: random.Random) -> list[dict]:
     """SQuAD 2.0's near-misses made honestly, so the reader learns to check the question's year and names:
     every answerable question whose year is in its passage, asked of another year the passage never
-    mentions; and a share of those whose name is in the passage, asked of a name (from another
-    document's questions) the passage never mentions. Neither can be answered from that passage."""
+    mentions; and a share of those whose name is in the passage, asked of a name (from other
+    training questions) the passage never mentions. Neither can be answered from that passage."""
     names = sorted({m.group() for r in train for m in NAME.finditer(r["question"])})
     made = []
     for row in (r for r in train if r["answerable"]):
