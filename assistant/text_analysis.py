@@ -155,3 +155,17 @@ NUMBER = re.compile(r"\d[\d,.]*\d|\d")
 
 def numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in NUMBER.findall(text)}
+
+
+# A year (1000-2099) or a decade ("the 1970s", "1970's"), not part of a longer number (1,2345 or 2019.5).
+YEAR = re.compile(r"(?<![\d,.])(1\d\d\d|20\d\d)('?s)?(?!\d|[,.]\d)")
+
+
+def years_stated(question: str, text: str) -> bool:
+    """Every year the question names is in text, and every decade has a year of it there: an answer
+    "in 2019" from a document that never mentions 2019 is an answer about some other year."""
+    found = {m.group(1) for m in YEAR.finditer(text)}
+    for year, decade in YEAR.findall(question):
+        if year not in found and not (decade and any(f[:3] == year[:3] for f in found)):
+            return False
+    return True

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from assistant.answering.answer import NOT_STATED, REFUSAL, marked
-from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.answering.extractive import YEAR_NOT_STATED_CAP, ExtractiveAnswerer
 from assistant.evaluation.gold import load_gold, metrics, run_gold
 from assistant.index.catalog import ChunkRecord
 from assistant.retrieval import RetrievedChunk
@@ -14,10 +14,11 @@ from tests.conftest import SHORE_QUESTION
 SEED = Path(__file__).parent / "evalsets" / "seed.jsonl"
 # Floors at the figures measured on seed.jsonl with the shipped span reader (docs/answer-quality.md);
 # a drop fails CI. The reader and its calibration were fitted on ../shared/training, never on this set.
-# Measured: useful 0.9355, answered 0.4355, answered with the fact cited 0.4355, confident precision 0.871,
-# false assertion 0.125 (4 of 32). Every CPU computes the same answers (tests/test_reference.py), so no slack is left.
-FLOORS = {"useful": 0.935, "answered_share": 0.435, "answered_with_cited_fact": 0.435, "confident_precision": 0.870}
-CEILINGS = {"false_assertion": 0.126}
+# Measured: useful 0.9355, answered 0.4355, answered with the fact cited 0.4355, confident precision 0.900,
+# false assertion 0.094 (3 of 32; 4 before the year check, extractive.YEAR_NOT_STATED_CAP). Every CPU computes
+# the same answers (tests/test_reference.py), so no slack is left.
+FLOORS = {"useful": 0.935, "answered_share": 0.435, "answered_with_cited_fact": 0.435, "confident_precision": 0.900}
+CEILINGS = {"false_assertion": 0.094}
 ALLIANCE = [
     {"role": "user", "content": "What is the largest police union in France?"},
     {"role": "assistant", "content": "Alliance [1]"},
@@ -69,10 +70,13 @@ def test_an_answer_marks_its_own_words_inside_the_cited_sentence(seed_assistant)
     }  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="the span reader answers '18,000' (this year's figure) at confidence 0.70")
 def test_a_near_miss_is_not_answered(seed_assistant):
+    # The reader finds "18,000" (this year's figure) at 0.70; the documents never mention 2019.
     answer = seed_assistant.ask("How many migrants crossed the Channel in 2019?")
-    assert answer.outcome != "answered" and answer.abstained
+    assert answer.outcome == "not_stated" and answer.abstained and answer.confidence <= YEAR_NOT_STATED_CAP
+    assert answer.answer.startswith(NOT_STATED) and any("18,000" in c.quote for c in answer.citations)
+    this_year = seed_assistant.ask("How many migrants have crossed the Channel this year?")
+    assert this_year.outcome == "answered" and this_year.answer_span.text == "18,000"
 
 
 def test_an_unrelated_question_is_not_found(seed_assistant):

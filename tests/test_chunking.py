@@ -3,7 +3,7 @@ from hypothesis import strategies as st
 
 from assistant.ingest.chunking import chunk_text
 from assistant.settings import bundled_model_path
-from assistant.text_analysis import match_terms, sentence_spans, terms
+from assistant.text_analysis import match_terms, sentence_spans, terms, years_stated
 
 MODEL = bundled_model_path()
 # Words that stress the splitter: abbreviations, quotes, dashes, non-ASCII, repeated lines, odd spacing.
@@ -75,3 +75,13 @@ def test_match_terms_puts_irregular_verb_forms_back_to_their_base():
     # Only irregular verb forms change: not nouns that look like them, not regular forms, not names.
     for text in ["the news", "migrants crossed", "Left Bank", "officers leaving"]:
         assert match_terms(text) == terms(text)
+
+
+def test_years_stated_finds_each_year_and_decade_the_question_names():
+    text = "In 2018 some 5,000 people crossed; the 1973 oil embargo followed. 2,019 boats, 2019.5 knots."
+    assert years_stated("How many crossed in 2018?", text)
+    assert years_stated("What happened in the 1970s?", text) and years_stated("What happened in the 1970's?", text)
+    assert years_stated("How many people crossed?", text)  # no year named: nothing to check
+    assert not years_stated("How many crossed in 2019?", text)  # "2,019" and "2019.5" are not the year 2019
+    assert not years_stated("How many crossed in 2018 and 2020?", text)
+    assert not years_stated("What happened in the 1980s?", text)
