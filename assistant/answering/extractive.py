@@ -99,7 +99,7 @@ class Candidate:
     context: float  # the same for terms of the earlier turn (follow-ups)
     kind_ok: bool
     numbers_ok: bool
-    years_ok: bool  # the sentence's document (text or file name) names every year the question does
+    years_ok: bool  # the sentence's document (text, title or file name) names every year the question does
     reader_logit: float = UNREAD_LOGIT  # sentences the reader did not read keep this floor
     margin: float = 0.0  # reader_logit minus the best logit of the other sentences read
     answer_span: tuple[int, int] | None = None  # the span reader's answer words in the sentence (document characters)
