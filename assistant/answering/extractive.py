@@ -239,11 +239,10 @@ class ExtractiveAnswerer:
     ) -> list[Candidate]:
         kind_tests = _kind_tests(question)
         question_numbers = numbers(question)
+        documents = {chunk.record.doc_id: chunk.record for chunk in chunks}  # chunks of one document share its text
         years_ok = {
-            chunk.record.doc_id: years_stated(
-                question, f"{chunk.record.title} {Path(chunk.record.path).stem} {chunk.record.document_text}"
-            )
-            for chunk in chunks
+            doc_id: years_stated(question, f"{record.title} {Path(record.path).stem} {record.document_text}")
+            for doc_id, record in documents.items()
         }
         found: list[tuple[RetrievedChunk, int, int, int, str]] = []
         seen: set[str] = set()
