@@ -157,7 +157,7 @@ def numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in NUMBER.findall(text)}
 
 
-# A year (1000-2099) or a decade ("the 1970s", "1970's"), not part of a longer number (1,2345 or 2019.5).
+# A year (1000-2099) or a decade ("the 1970s", "1970's"), not part of a longer number ("2,019", "2019.5", "12019").
 YEAR = re.compile(r"(?<![\d,.])(1\d\d\d|20\d\d)('?s)?(?!\d|[,.]\d)")
 
 
