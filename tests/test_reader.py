@@ -132,3 +132,17 @@ def test_the_fp32_form_is_made_once_and_replaces_earlier_forms(tmp_path):
     assert list(cache.iterdir()) == made and made[0].stat().st_mtime_ns == stamp  # reused, not made again
     pair = ("Within what distance can officers intercept boats?", ["within 300 metres of the shoreline"])
     assert first.score(*pair).tolist() == second.score(*pair).tolist()
+
+
+def test_the_shipped_readers_run_with_fused_attention(tmp_path):
+    """Reading is most of an answer's time; ONNX Runtime's fused kernels make it ~20 % faster (assistant/inference.py).
+    A model exported so that the fusion no longer matches would still answer, only slower: this says so."""
+    import onnx
+
+    from assistant.answering.reader import READER_DIRS
+    from assistant.inference import reader_model_for_every_cpu
+
+    for kind, folder in READER_DIRS.items():
+        form = reader_model_for_every_cpu(folder / "model.onnx", tmp_path / kind)
+        operators = {node.op_type for node in onnx.load(str(form)).graph.node}
+        assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= operators, f"{kind} reader: {sorted(operators)}"

@@ -50,15 +50,15 @@ def test_reader_logits_match_the_reference(sentence_reader):
 
 
 def test_another_implementation_of_the_reader_computes_the_same_logits(sentence_reader):
-    """OpenVINO runs the same fp32 graph with its own kernels and summation orders: what another CPU's
-    arithmetic does to the logits. Dynamic int8 failed this kind of check by up to 0.17."""
+    """OpenVINO runs the same fp32 model unfused, with its own kernels and summation orders: what another
+    CPU's arithmetic does to the logits. Dynamic int8 failed this kind of check by up to 0.17."""
     import openvino as ov
 
-    from assistant.inference import reader_model_for_every_cpu
+    from assistant.inference import dequantized_model
 
     core = ov.Core()
     reader = sentence_reader
-    model = core.read_model(reader_model_for_every_cpu(reader.folder / "model.onnx"))
+    model = core.read_model(dequantized_model(reader.folder / "model.onnx"))
     compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})  # not bf16 where the CPU has it
     reference = json.loads(READER_REFERENCE.read_text())
     worst = 0.0
@@ -92,10 +92,10 @@ def test_span_scores_match_the_reference(span_reader):
 def test_another_implementation_of_the_span_reader_computes_the_same_logits(span_reader):
     import openvino as ov
 
-    from assistant.inference import reader_model_for_every_cpu
+    from assistant.inference import dequantized_model
 
     core = ov.Core()
-    model = core.read_model(reader_model_for_every_cpu(span_reader.folder / "model.onnx"))
+    model = core.read_model(dequantized_model(span_reader.folder / "model.onnx"))
     compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     worst = 0.0
     for row in json.loads(SPAN_REFERENCE.read_text())["rows"][:30]:
