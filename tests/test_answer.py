@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from assistant.answering.answer import NOT_STATED, REFUSAL, marked
-from assistant.answering.extractive import YEAR_NOT_STATED_CAP, ExtractiveAnswerer
+from assistant.answering.extractive import SPAN_READ_PASSAGES, YEAR_NOT_STATED_CAP, ExtractiveAnswerer
 from assistant.evaluation.gold import load_gold, metrics, run_gold
 from assistant.index.catalog import ChunkRecord
 from assistant.retrieval import RetrievedChunk
@@ -52,7 +52,7 @@ def test_the_span_reader_names_the_answer_words_of_the_paraphrased_question(seed
     assert candidates[0].passage.record.document_text[start:end] == "£500 million"
 
 
-@pytest.mark.xfail(strict=True, reason="confidence 0.40 under the threshold 0.624: not_stated, £500 million quoted first")
+@pytest.mark.xfail(strict=True, reason="confidence 0.38 under the threshold 0.638: not_stated, £500 million quoted first")
 def test_a_paraphrased_question_is_answered(seed_assistant):
     assert seed_assistant.ask(PARAPHRASE).outcome == "answered"
 
@@ -96,7 +96,7 @@ def test_a_follow_up_is_read_with_the_conversation_and_cites_the_unions_passage(
 
 
 def test_not_stated_says_so_and_quotes_the_closest_passages_with_citations(seed_assistant):
-    answer = seed_assistant.ask("How many people drowned in the Channel in 2025?")
+    answer = seed_assistant.ask("What is the top speed of Border Force vessels?")
     assert answer.outcome == "not_stated", answer.answer
     assert answer.answer.startswith(NOT_STATED)
     assert answer.citations and all(s.verdict == "quoted" for s in answer.sentences)
@@ -134,6 +134,26 @@ def test_confidence_rises_with_the_evidence_on_a_constructed_set(reader):
     confidences = [answerer.answer(question, [_chunk(p, 0, 0.2 + 0.15 * i)]).confidence for i, p in enumerate(passages)]
     assert confidences == sorted(confidences), confidences
     assert confidences[-1] - confidences[0] > 0.5
+
+
+def test_the_span_reader_reads_the_passages_that_match_the_question_not_only_the_first_retrieved(reader):
+    """Only SPAN_READ_PASSAGES of the retrieved passages are read (reading is most of an answer's time): those whose
+    sentences best match the question, so an answer retrieved fifth is still read and answered."""
+    question = "Within what distance of the shore can French officers intercept migrant boats?"
+    filler = [
+        "The weather in Lyon was mild this spring, and the markets were busy.",
+        "Ferries from Dover to Calais ran on time all week.",
+        "A new bakery opened near the harbour in Boulogne.",
+        "Tourists queued for the cathedral in Amiens on Sunday.",
+    ]
+    answer_passage = "French officers can intercept migrant boats within 300 metres of the shore, the ministry said."
+    chunks = [_chunk(text, rank, 0.5 - 0.05 * rank) for rank, text in enumerate([*filler, answer_passage])]
+    answerer = ExtractiveAnswerer(lambda term: 2.0, reader)
+    candidates = answerer.read(question, chunks)
+    read = {c.rank for c in candidates if c.answer_span is not None}
+    assert len(read) == SPAN_READ_PASSAGES < len(chunks) and 4 in read, read
+    answer = answerer.decide(question, candidates)
+    assert answer.outcome == "answered" and answer.answer_span.text == "300 metres", (answer.outcome, answer.answer)
 
 
 @pytest.mark.parametrize(

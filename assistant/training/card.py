@@ -195,6 +195,8 @@ passage never mentions, and 15% of those with a name from their passage are aske
 
 def write_span_card(out_dir: Path, figures: dict, calibration) -> None:
     """The span reader's model card: what it is, its data and licences, the recipe and the measured figures."""
+    from assistant.answering.extractive import SPAN_READ_PASSAGES
+
     recipe, test, validation = figures["recipe"], figures["test"], figures["validation"]
     near_misses = NEAR_MISSES.format(recipe["near_misses_made"]) if recipe.get("near_misses_made") else ""
     weights = "\n".join(
@@ -203,7 +205,8 @@ def write_span_card(out_dir: Path, figures: dict, calibration) -> None:
     card = f"""# Span reader (MiniLM-L6, extractive question answering)
 
 Reads a question with a passage and gives every word piece a start and an end logit; [CLS] stands
-for "no answer here" (SQuAD 2.0 style). The assistant reads each retrieved passage whole (longer
+for "no answer here" (SQuAD 2.0 style). The assistant reads whole the {SPAN_READ_PASSAGES} retrieved passages whose
+sentences best match the question (`extractive.SPAN_READ_PASSAGES`; longer
 text in overlapping windows of {recipe["max_length"]} word pieces, stride {recipe["doc_stride"]}), gives each sentence the
 score of the best span inside it (start + end logits minus the no-answer score) and marks that
 span as the answer's words (`answer_span`). ONNX with int8 weights, run in fp32 on every CPU
