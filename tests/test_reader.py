@@ -146,3 +146,20 @@ def test_the_shipped_readers_run_with_fused_attention(tmp_path):
         form = reader_model_for_every_cpu(folder / "model.onnx", tmp_path / kind)
         operators = {node.op_type for node in onnx.load(str(form)).graph.node}
         assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= operators, f"{kind} reader: {sorted(operators)}"
+
+
+def test_a_reader_exported_again_from_its_int8_weights_scores_the_same(tmp_path):
+    """`python -m assistant.training.export FOLDER` (how the shipped readers got eager attention): the same integers,
+    the same logits, a graph whose attention fuses."""
+    import onnx
+
+    from assistant.training.export import reexport
+
+    folder = tmp_path / "reader"
+    shutil.copytree(READER_DIR, folder)
+    reexport(folder)
+    assert {e.key: e.value for e in onnx.load(str(folder / "model.onnx")).metadata_props}["attention_heads"] == "12"
+    pairs = [("Within what distance can officers intercept boats?", ["within 300 metres of the shoreline", "Dover is a port."])]
+    for question, sentences in pairs:
+        ours, again = Reader().score(question, sentences), Reader(folder, cache_dir=tmp_path / "cache").score(question, sentences)
+        assert abs(ours - again).max() < 1e-4, (ours, again)
