@@ -45,12 +45,12 @@ def test_ask_read_the_highlighted_source_upload_and_delete(writable_assistant, s
 
     page.goto(serve(writable_assistant))
 
-    ask(page, "How many people drowned in the Channel in 2025?")  # not stated: two closest sentences quoted
+    ask(page, "How many migrants crossed the Channel in 2023?")  # not stated (no 2023 anywhere): two closest quoted
     expect(page.locator("#chat")).to_contain_text("Not stated directly")  # the outcome's badge
     expect(page.locator("#sources")).to_contain_text("they do not state the answer directly")
     expect(page.locator("#viewer mark")).to_contain_text("18,000 migrants")  # source 1 opens by itself
     page.locator("#chat a[href='#source-2']").last.click()  # the [2] in the answer opens source 2
-    expect(page.locator("#viewer mark")).to_contain_text("running across the beach")
+    expect(page.locator("#viewer mark")).to_contain_text("fresh embarrassment")
     page.locator("#clear").click()
 
     ask(page, SHORE_QUESTION)
