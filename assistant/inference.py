@@ -90,8 +90,8 @@ FORM = "fp32-fused"  # the cached form's name; forms of other names (earlier ver
 def _fused(model: bytes) -> bytes:
     """Attention, skip + layer norm and bias + GELU as ONNX Runtime's fused CPU kernels (onnxruntime.transformers).
 
-    The same fp32 arithmetic in fewer passes over memory: logits within ~1e-5 of the plain graph;
-    reading 5 passages ~20 % faster (README, benchmark). Attention is fused only in models exported
+    The same fp32 arithmetic in fewer passes over memory: logits within ~1e-5 of the plain graph,
+    reading ~15-20 % faster (docs/same-answers-on-every-cpu.md). Attention is fused only in models exported
     with eager attention and their shape in the metadata (training/export.py). Only the library's
     pattern fusions (opt_level 0), none of ONNX Runtime's CPU-specific rewrites, so the form is the
     same file on every CPU. A fused form that does not compute what the plain one does on a probe
