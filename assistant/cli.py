@@ -186,6 +186,7 @@ def cmd_ingest(assistant, args) -> int:
 
 
 def cmd_ask(assistant, args) -> int:
+    assistant.preload()
     if args.question == "-":
         for line in sys.stdin:
             if line.strip():

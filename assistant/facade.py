@@ -49,25 +49,48 @@ class Assistant:
         self._retriever = None
         self._generator = None
         self._lock = threading.Lock()
+        # The preload thread and a question may both want a model: one lock each, so neither waits on the other's.
+        self._loading_encoder, self._loading_reader = threading.Lock(), threading.Lock()
 
     @property
     def encoder(self):
-        if self._encoder is None:
-            from assistant.index.embedding import Encoder
+        with self._loading_encoder:
+            if self._encoder is None:
+                from assistant.index.embedding import Encoder
 
-            self._encoder = Encoder.for_settings(self.settings)
+                self._encoder = Encoder.for_settings(self.settings)
         return self._encoder
 
     @property
     def reader(self):
         """The trained reader; raises ReaderError naming a missing or corrupt file."""
-        if self._reader is None:
-            from assistant.answering.reader import READER_DIRS, load_reader
+        with self._loading_reader:
+            if self._reader is None:
+                from assistant.answering.reader import READER_DIRS, load_reader
 
-            settings = self.settings
-            cache = settings.index_dir / READER_DIRS[settings.reader].name  # index/span_reader or index/reader
-            self._reader = load_reader(settings.reader, settings.reader_path, cache_dir=cache)
+                settings = self.settings
+                cache = settings.index_dir / READER_DIRS[settings.reader].name  # index/span_reader or index/reader
+                self._reader = load_reader(settings.reader, settings.reader_path, cache_dir=cache)
         return self._reader
+
+    def preload(self) -> threading.Thread | None:
+        """Load the encoder's and the reader's ONNX sessions on a thread, so a first question's opening of the index
+        (importing chromadb: ~1 s of Python) overlaps them (ONNX Runtime makes a session without holding the GIL).
+        Failures are left for the question to raise; nothing is loaded where there is no index. The thread, if started."""
+        from assistant.index.store import has_index
+
+        def load() -> None:
+            try:
+                self.encoder.load()
+                self.reader  # noqa: B018 -- made for its side effect
+            except Exception:  # noqa: BLE001 -- the question loads it again and reports the error
+                pass
+
+        if not has_index(self.settings):
+            return None
+        thread = threading.Thread(target=load, name="preload-models", daemon=True)
+        thread.start()
+        return thread
 
     @property
     def index(self):

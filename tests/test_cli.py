@@ -1,4 +1,4 @@
-"""The `assistant` console script as scripts use it: JSON shape, JSON lines, exit codes."""
+"""The `assistant` console script as scripts use it: JSON shape, JSON lines, exit codes, its cold start."""
 
 import json
 import os
@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from assistant.answering.reader import ReaderError
+from assistant.facade import Assistant
+from assistant.settings import Settings
 from tests.conftest import SHORE_QUESTION
 
 ASSISTANT = str(Path(sys.executable).parent / "assistant")
@@ -54,6 +57,25 @@ def test_no_index_exits_3_with_the_command_to_build_it(tmp_path):
     assert result.returncode == 3
     assert "assistant ingest" in result.stderr
     assert not (tmp_path / "nothing-here").exists()
+
+
+def test_models_loaded_on_the_preload_thread_give_the_same_answer(seed_assistant, encoder):
+    """`assistant ask` loads the reader on a thread while the index opens; the question still gets its own answer."""
+    fresh = Assistant(Settings(index_dir=seed_assistant.settings.index_dir), encoder=encoder)
+    thread = fresh.preload()
+    answer = fresh.ask(SHORE_QUESTION)
+    thread.join()
+    expected = seed_assistant.ask(SHORE_QUESTION)
+    assert (answer.outcome, answer.answer, answer.confidence) == (expected.outcome, expected.answer, expected.confidence)
+    assert fresh.reader is fresh.reader  # made once, by whichever thread came first
+
+
+def test_a_reader_that_fails_on_the_preload_thread_fails_the_question_with_its_error(seed_assistant, encoder, tmp_path):
+    settings = Settings(index_dir=seed_assistant.settings.index_dir, reader_path=tmp_path / "no-reader-here")
+    broken = Assistant(settings, encoder=encoder)
+    broken.preload().join()
+    with pytest.raises(ReaderError, match="is missing"):
+        broken.ask(SHORE_QUESTION)
 
 
 def test_usage_errors_exit_2(seed_assistant):

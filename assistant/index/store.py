@@ -35,12 +35,17 @@ class IndexMismatchError(Exception):
     """The index was built with another model or chunking than the settings ask for."""
 
 
+def has_index(settings: Settings) -> bool:
+    """Whether an index may be there to open: a catalog file, or a database (checked when opened)."""
+    return bool(settings.database_url) or (settings.index_dir / "catalog.sqlite").exists()
+
+
 class Index:
     """The catalog, the vectors and BM25, opened together and checked against the settings."""
 
     def __init__(self, settings: Settings, *, create: bool = False):
         self.settings = settings
-        if not create and not settings.database_url and not (settings.index_dir / "catalog.sqlite").exists():
+        if not create and not has_index(settings):
             raise NoIndexError(f"no index at {settings.index_dir}")
         database = open_database(settings.index_dir, settings.database_url)
         if not create and not database.exists():

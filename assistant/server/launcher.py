@@ -67,6 +67,7 @@ def serve(assistant: Assistant, auth: str | None = None, no_auth: bool = False, 
             print(assistant.ingest().summary(), file=sys.stderr)
         except IndexLockedError as exc:  # serve the index as it stands; that ingest brings it up to date
             print(f"assistant serve: corpus not indexed at start-up: {exc}", file=sys.stderr)
+    assistant.preload()  # the reader loads while the UI is built
     import uvicorn
 
     server = create_server(assistant, options, api_key)
