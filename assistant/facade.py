@@ -88,7 +88,9 @@ class Assistant:
 
         if not has_index(self.settings):
             return None
-        thread = threading.Thread(target=load, name="preload-models", daemon=True)
+        # Not a daemon: a process that fails early waits for the load to end rather than tear the interpreter
+        # down under ONNX Runtime's C++ (a second or less).
+        thread = threading.Thread(target=load, name="preload-models")
         thread.start()
         return thread
 

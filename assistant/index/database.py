@@ -8,6 +8,7 @@ versioned (``meta.schema_version``) and brought up to date by ``migrate_schema``
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sqlite3
 import threading
@@ -189,6 +190,17 @@ def _set_schema_version(db: Connection) -> None:
 
 _POOLS: dict[str, PostgresDatabase] = {}
 _POOLS_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_pools() -> None:
+    """Close the pools at exit, while the interpreter is whole: left to the garbage collector during its
+    shutdown, psycopg_pool's finaliser prints a traceback (it did when `assistant ask` failed while the
+    preload thread was still loading the reader)."""
+    with _POOLS_LOCK:
+        for database in _POOLS.values():
+            database.pool.close()
+        _POOLS.clear()
 
 
 def open_database(index_dir: Path, database_url: str | None) -> SqliteDatabase | PostgresDatabase:
