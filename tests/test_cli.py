@@ -67,7 +67,11 @@ def test_models_loaded_on_the_preload_thread_give_the_same_answer(seed_assistant
     thread.join()
     expected = seed_assistant.ask(SHORE_QUESTION)
     assert (answer.outcome, answer.answer, answer.confidence) == (expected.outcome, expected.answer, expected.confidence)
-    assert fresh.reader is fresh.reader  # made once, by whichever thread came first
+
+
+def test_nothing_is_preloaded_where_there_is_no_index(tmp_path):
+    assert Assistant(Settings(index_dir=tmp_path / "none")).preload() is None
+    assert not (tmp_path / "none").exists()
 
 
 def test_a_reader_that_fails_on_the_preload_thread_fails_the_question_with_its_error(seed_assistant, encoder, tmp_path):
