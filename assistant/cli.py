@@ -360,15 +360,15 @@ def _eval_beir(assistant, args) -> int:
 
 def cmd_train_reader(assistant, args) -> int:
     from assistant.answering.reader import READER_DIRS
-    from assistant.training.calibrate import PRECISION_TARGET
+    from assistant.training.calibrate import PRECISION_TARGETS
     from assistant.training.reader import recalibrate, train_reader
 
     if not (args.data / "span_qa.jsonl.gz").is_file():
         print(f"assistant: no training data in {args.data} (span_qa.jsonl.gz, sentence_pairs.jsonl.gz)", file=sys.stderr)
         return EXIT_USAGE
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    target = args.precision_target or PRECISION_TARGET
     kind = assistant.settings.reader
+    target = args.precision_target or PRECISION_TARGETS[kind]
     if args.recalibrate:
         folder = args.out or assistant.settings.reader_path or READER_DIRS[kind]
         recalibrate(args.data, folder, seed=args.seed, sample=args.sample, target=target, kind=kind, log=log)

@@ -14,11 +14,10 @@ from tests.conftest import SHORE_QUESTION
 SEED = Path(__file__).parent / "evalsets" / "seed.jsonl"
 # Floors at the figures measured on seed.jsonl with the shipped span reader (docs/answer-quality.md);
 # a drop fails CI. The reader and its calibration were fitted on ../shared/training, never on this set.
-# Measured: useful 0.9355, answered 0.4355, answered with the fact cited 0.4355, confident precision 0.900,
-# false assertion 0.094 (3 of 32; 4 before the year check, extractive.YEAR_NOT_STATED_CAP). Every CPU computes
-# the same answers (tests/test_reference.py), so no slack is left.
-FLOORS = {"useful": 0.935, "answered_share": 0.435, "answered_with_cited_fact": 0.435, "confident_precision": 0.900}
-CEILINGS = {"false_assertion": 0.094}
+# Measured: useful 0.9677, answered 0.5161, answered with the fact cited 0.5161, confident precision 0.9697,
+# false assertion 0.0312 (1 of 32). Every CPU computes the same answers (tests/test_reference.py), so no slack is left.
+FLOORS = {"useful": 0.967, "answered_share": 0.516, "answered_with_cited_fact": 0.516, "confident_precision": 0.969}
+CEILINGS = {"false_assertion": 0.032}
 ALLIANCE = [
     {"role": "user", "content": "What is the largest police union in France?"},
     {"role": "assistant", "content": "Alliance [1]"},
@@ -52,21 +51,26 @@ def test_the_span_reader_names_the_answer_words_of_the_paraphrased_question(seed
     assert candidates[0].passage.record.document_text[start:end] == "£500 million"
 
 
-@pytest.mark.xfail(strict=True, reason="confidence 0.38 under the threshold 0.638: not_stated, £500 million quoted first")
+@pytest.mark.xfail(strict=True, reason="confidence 0.21 under the threshold 0.690: not_stated, £500 million quoted first")
 def test_a_paraphrased_question_is_answered(seed_assistant):
     assert seed_assistant.ask(PARAPHRASE).outcome == "answered"
 
 
+@pytest.mark.xfail(strict=True, reason="confidence 0.687 under the threshold 0.690: not_stated, Chris Philp's sentence quoted")
+def test_the_shadow_home_secretary_is_answered(seed_assistant):
+    assert seed_assistant.ask("Who is the Shadow Home Secretary?").outcome == "answered"
+
+
 def test_an_answer_marks_its_own_words_inside_the_cited_sentence(seed_assistant):
-    answer = seed_assistant.ask("Who is the Shadow Home Secretary?")
+    answer = seed_assistant.ask("Who said that Britain and France should cooperate to stop small boats reaching the UK?")
     assert answer.outcome == "answered", (answer.answer, answer.confidence)
     span, cited = answer.answer_span, answer.citations[0]
-    assert span is not None and span.text == "Chris Philp" and span.citation == 1
+    assert span is not None and span.text == "Marc de Fleurian" and span.citation == 1
     assert cited.start <= span.start < span.end <= cited.end  # inside the cited sentence
     assert seed_assistant.index.catalog.document_text(span.doc_id)[span.start : span.end] == span.text
-    assert "**Chris Philp**" in marked(answer) and marked(answer).replace("**", "") == answer.answer
+    assert "**Marc de Fleurian**" in marked(answer) and marked(answer).replace("**", "") == answer.answer
     assert answer.to_json()["answer_span"] == {
-        "text": "Chris Philp", "start": span.start, "end": span.end, "citation": 1, "doc_id": span.doc_id
+        "text": "Marc de Fleurian", "start": span.start, "end": span.end, "citation": 1, "doc_id": span.doc_id
     }  # fmt: skip
 
 

@@ -27,6 +27,11 @@ from assistant.training.mix import KINDS, MixQuestion, build_mix, file_name, pro
 # The sentence reader's answers reach 0.95 on the VALIDATION mix only for the 5% it is surest of, and
 # that precision does not hold on TEST (0.81); at 0.80 it answers 19% and TEST confirms it (docs/answer-quality.md).
 PRECISION_TARGET = 0.80
+# The span reader trained on all of TRAIN (two epochs) answers 0.47 of VALIDATION at 0.80 but asserts more there
+# (0.058) than the reader it replaced (0.033); raised in steps of 0.02, 0.88 is the first target whose VALIDATION
+# false assertions are below that reader's (docs/answer-quality.md, "All of TRAIN, two epochs").
+SPAN_PRECISION_TARGET = 0.88
+PRECISION_TARGETS = {"sentence": PRECISION_TARGET, "span": SPAN_PRECISION_TARGET}
 FALSE_NOT_FOUND_LIMIT = 0.01  # "not in the documents" when it is: the failure we promise not to make
 MIN_ANSWERED = 25  # the precision of fewer answers than this is noise, not a target reached
 TOP_K = 5  # passages read per question, as Settings.top_k

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.answering.extractive import READ_LIMIT
-from assistant.training.calibrate import PRECISION_TARGET, calibrate_and_measure
+from assistant.training.calibrate import PRECISION_TARGET, PRECISION_TARGETS, calibrate_and_measure
 from assistant.training.card import write_card, write_span_card
 from assistant.training.export import export
 from assistant.training.fine_tune import fine_tune
@@ -105,7 +105,7 @@ def recalibrate(
     *,
     seed: int = 13,
     sample: int | None = None,
-    target: float = PRECISION_TARGET,
+    target: float | None = None,
     kind: str = "sentence",
     log=print,
 ) -> dict:
@@ -113,6 +113,7 @@ def recalibrate(
     (READ_LIMIT, features) or to the mixes the calibration must be fitted again; the weights stay as they are.
     ``sample`` makes the mixes small, as it does in train_reader (a quick run; the shipped one uses the default)."""
     previous = json.loads((out_dir / "metrics.json").read_text()) if (out_dir / "metrics.json").is_file() else {}
+    target = target or PRECISION_TARGETS[kind]
     started = time.perf_counter()
     figures, calibration = calibrate_and_measure(data_dir, out_dir, seed, _per_domain(sample), target=target, log=log, kind=kind)
     if "test_fp32" in previous:  # the fp32 weights are not kept; what int8 cost was measured when they were

@@ -216,14 +216,14 @@ def finish(
 ) -> dict:
     """Export (int8 weights, run in fp32 on every CPU), fit the calibration on the VALIDATION mix, measure on
     TEST, write metrics.json and the model card: what ``assistant train-reader --recalibrate`` repeats later."""
-    from assistant.training.calibrate import PRECISION_TARGET, calibrate_and_measure
+    from assistant.training.calibrate import SPAN_PRECISION_TARGET, calibrate_and_measure
     from assistant.training.card import write_span_card
     from assistant.training.export import export
 
     started = time.perf_counter()
     fp32 = export(model, tokenizer, out_dir, quantize=True, outputs=("start_logits", "end_logits"))
     fp32.unlink(missing_ok=True)
-    target = target or PRECISION_TARGET
+    target = target or SPAN_PRECISION_TARGET
     figures, calibration = calibrate_and_measure(data_dir, out_dir, recipe.seed, per_domain, None, target, log, kind="span")
     figures["recipe"] = asdict(recipe) | stats | {"finish_seconds": round(time.perf_counter() - started, 1)}
     (out_dir / "metrics.json").write_text(json.dumps(figures, indent=1))
