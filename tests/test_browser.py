@@ -65,7 +65,7 @@ def test_ask_read_the_highlighted_source_upload_and_delete(writable_assistant, s
     expect(page.locator("#chat")).to_contain_text("Not stated directly")  # the outcome's badge
     expect(page.locator("#sources")).to_contain_text("they do not state the answer directly")
     expect(page.locator("#viewer mark")).to_contain_text("18,000 migrants")  # source 1 opens by itself
-    click_citation_until_shown(page, 2, "fresh embarrassment")  # the [2] in the answer opens source 2
+    click_citation_until_shown(page, 2, "announced officially")  # the [2] in the answer opens source 2
     page.locator("#clear").click()
 
     ask(page, SHORE_QUESTION)
