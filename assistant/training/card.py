@@ -199,6 +199,7 @@ def write_span_card(out_dir: Path, figures: dict, calibration) -> None:
 
     recipe, test, validation = figures["recipe"], figures["test"], figures["validation"]
     near_misses = NEAR_MISSES.format(recipe["near_misses_made"]) if recipe.get("near_misses_made") else ""
+    drawn = f"at most {recipe['max_questions']:,}" if recipe["max_questions"] else "all of TRAIN"
     weights = "\n".join(
         f"- {name}: {weight:+.3f}" for name, weight in zip(calibration.answer.features, calibration.answer.weights)
     )
@@ -224,8 +225,9 @@ answer string (an honest unanswerable example).{near_misses}
 
 ## Recipe
 
-- {recipe["questions"]:,} questions ({recipe["unanswerable"]:,} without an answer in their passage; at most
-  {recipe["max_questions"] or "all"} drawn before the made ones), {recipe["windows"]:,} windows.
+- {recipe["questions"]:,} questions ({recipe["unanswerable"]:,} without an answer in their passage;
+  {drawn} drawn before the made ones),
+  {recipe["windows"]:,} windows.
 - {recipe["epochs"]} epoch(s), batch {recipe["batch_size"]}, learning rate {recipe["learning_rate"]}, linear warm-up and
   decay, cross-entropy over start and end, {"bf16 autocast" if recipe["bf16"] else "fp32"}, seed {recipe["seed"]},
   on the {recipe["device"]}; resumable from checkpoints every {recipe["checkpoint_every"]} steps.
