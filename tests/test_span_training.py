@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from assistant.settings import bundled_model_path
-from assistant.training.span import SpanRecipe, near_misses, train, windows
+from assistant.training.span import SpanRecipe, focused_rows, near_misses, train, windows
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORE = "The French Government recently announced that officers could intercept boats leaving within 300 metres of the shoreline."
@@ -67,6 +67,25 @@ def test_near_misses_change_a_year_or_a_name_to_one_the_passage_never_mentions()
     for row in names:  # a name of the passage replaced by a name of as many words from another question
         assert row["question"] == "How many crossings did the Rishi Sunak count in 2019?"
     assert not [r for r in made if r["id"].startswith("b")]  # no year in it, and its names are not in its passage
+
+
+def test_a_focused_fine_tune_keeps_its_datasets_repeats_their_written_near_misses_and_replays_others():
+    def row(dataset, n, answerable, suffix=""):
+        return {"dataset": dataset, "id": f"{dataset}-{n}{suffix}", "answerable": answerable}
+
+    squad = [row("squad2-dev", 1, True), row("squad2-dev", 2, False), row("squad2-train", 3, False, "-year")]
+    others = [row("qed-nq", n, True) for n in range(20)]
+    recipe = SpanRecipe(focus="squad2", replay=5, near_miss_repeats=3)
+
+    chosen = focused_rows(squad + others, recipe)
+
+    ids = [r["id"] for r in chosen]
+    assert ids[:3] == [r["id"] for r in squad]  # every row of the focus
+    # the written near-miss twice more; the one made here (-year) and the answerable one not
+    assert ids[3:5] == ["squad2-dev-2-again1", "squad2-dev-2-again2"]
+    assert len(ids) == 10 and {r["dataset"] for r in chosen[5:]} == {"qed-nq"} and len(set(ids[5:])) == 5
+    assert focused_rows(squad + others, recipe) == chosen  # drawn by the recipe's seed
+    assert focused_rows(squad + others, SpanRecipe()) == squad + others  # no focus: every row, as before
 
 
 def test_a_passage_longer_than_the_window_is_read_in_windows_with_the_answer_in_the_second():

@@ -200,6 +200,12 @@ def write_span_card(out_dir: Path, figures: dict, calibration) -> None:
     recipe, test, validation = figures["recipe"], figures["test"], figures["validation"]
     near_misses = NEAR_MISSES.format(recipe["near_misses_made"]) if recipe.get("near_misses_made") else ""
     drawn = f"at most {recipe['max_questions']:,}" if recipe["max_questions"] else "all of TRAIN"
+    fine_tune = (
+        f"\n- A fine-tune of `{recipe['init']}`: every {recipe['focus']}* row, its written near-misses"
+        f" {recipe['near_miss_repeats']} times, {recipe['replay']:,} rows of the other datasets."
+        if recipe.get("init") or recipe.get("focus")
+        else ""
+    )
     weights = "\n".join(
         f"- {name}: {weight:+.3f}" for name, weight in zip(calibration.answer.features, calibration.answer.weights)
     )
@@ -227,7 +233,7 @@ answer string (an honest unanswerable example).{near_misses}
 
 - {recipe["questions"]:,} questions ({recipe["unanswerable"]:,} without an answer in their passage;
   {drawn} drawn before the made ones),
-  {recipe["windows"]:,} windows.
+  {recipe["windows"]:,} windows.{fine_tune}
 - {recipe["epochs"]} epoch(s), batch {recipe["batch_size"]}, learning rate {recipe["learning_rate"]}, linear warm-up and
   decay, cross-entropy over start and end, {"bf16 autocast" if recipe["bf16"] else "fp32"}, seed {recipe["seed"]},
   on the {recipe["device"]}; resumable from checkpoints every {recipe["checkpoint_every"]} steps.

@@ -42,6 +42,10 @@ class SpanRecipe:
     epochs: float = 1.0
     checkpoint_every: int = 200
     bf16: bool = False  # autocast: ~1.4x faster where the CPU has native bf16 (avx512_bf16/AMX); the weights stay fp32
+    # A fine-tune of a trained reader (``--init``) toward SQuAD 2.0's written near-misses (``focused_rows``):
+    focus: str = ""  # datasets (name prefix) whose TRAIN rows are all kept
+    replay: int = 0  # rows drawn from the other datasets, so the reader keeps what it learnt there
+    near_miss_repeats: int = 1  # each unanswerable question written by the data's authors (not made here) this many times
 
 
 def training_rows(rows: list[dict], seed: int, max_questions: int | None = None) -> list[dict]:
@@ -65,6 +69,21 @@ def training_rows(rows: list[dict], seed: int, max_questions: int | None = None)
         if others:
             made.append(row | {"id": row["id"] + "-other", "context": rng.choice(others), "answerable": False, "answers": []})
     return train + made + near_misses(train, rng)
+
+
+MADE = ("-other", "-year", "-name")  # ids of the unanswerable rows made here (training_rows, near_misses)
+
+
+def focused_rows(rows: list[dict], recipe: SpanRecipe) -> list[dict]:
+    """A fine-tune's rows: every row of the ``focus`` datasets, their written near-misses repeated, and
+    ``replay`` rows drawn from the others (all rows when the recipe has no focus)."""
+    if not recipe.focus:
+        return rows
+    focus = [r for r in rows if r["dataset"].startswith(recipe.focus)]
+    written = [r for r in focus if not r["answerable"] and not r["id"].endswith(MADE)]
+    again = [r | {"id": f"{r['id']}-again{k}"} for k in range(1, recipe.near_miss_repeats) for r in written]
+    others = [r for r in rows if not r["dataset"].startswith(recipe.focus)]
+    return focus + again + random.Random(recipe.seed).sample(others, min(recipe.replay, len(others)))
 
 
 YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
@@ -240,26 +259,28 @@ def run(
     sample: int | None = None,
     target: float | None = None,
     log=print,
+    init: Path | None = None,
 ) -> dict:
     """The whole recipe: train (or continue) in ``checkpoints``, then ``finish`` into ``out_dir``.
-    ``sample`` is a quick check: that many questions and small calibration mixes."""
+    ``sample`` is a quick check: that many questions and small calibration mixes. ``init``: a trained
+    reader's weights (a run's ``model`` folder) to start from instead of the bundled MiniLM."""
     from transformers import AutoTokenizer
 
     from assistant.settings import bundled_model_path
     from assistant.training.mix import read_rows
 
     max_questions = sample or max_questions
-    rows = training_rows(read_rows(data_dir), recipe.seed, max_questions)
+    rows = focused_rows(training_rows(read_rows(data_dir), recipe.seed, max_questions), recipe)
     tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
     prepared = windows(tokenizer, rows, recipe.max_length, recipe.doc_stride)
     log(f"{len(rows)} questions, {len(prepared)} windows")
-    model = train(prepared, bundled_model_path(), checkpoints, recipe, log=log)
+    model = train(prepared, init or bundled_model_path(), checkpoints, recipe, log=log)
     model.save_pretrained(str(checkpoints / "model"))
     tokenizer.save_pretrained(str(checkpoints / "model"))
     stats = {
         "max_questions": max_questions, "questions": len(rows), "unanswerable": sum(not r["answerable"] for r in rows),
         "near_misses_made": sum(r["id"].endswith(("-year", "-name")) for r in rows),
-        "windows": len(prepared), "device": "cpu",
+        "windows": len(prepared), "device": "cpu", "init": str(init) if init else None,
     }  # fmt: skip
     return finish(model, tokenizer, data_dir, out_dir, recipe, stats, sample and max(8, sample // 4), target, log)
 
@@ -276,9 +297,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-questions", type=int, help="answerable and near-miss questions before the made unanswerable ones")
     parser.add_argument("--sample", type=int, help="a quick check of the recipe: this many questions, small mixes")
     parser.add_argument("--recipe", type=json.loads, default={}, help="overrides as JSON, e.g. '{\"batch_size\": 32}'")
+    parser.add_argument("--init", type=Path, help="start from a trained reader's weights (a run's checkpoints/model folder)")
     args = parser.parse_args(argv)
     log = lambda line: print(line, flush=True)  # noqa: E731
-    figures = run(args.data, args.checkpoints, args.out, SpanRecipe(**args.recipe), args.max_questions, args.sample, log=log)
+    recipe = SpanRecipe(**args.recipe)
+    figures = run(args.data, args.checkpoints, args.out, recipe, args.max_questions, args.sample, log=log, init=args.init)
     log(json.dumps({k: figures[k]["overall"] for k in ("validation", "test")}, indent=1))
 
 
