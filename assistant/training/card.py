@@ -281,7 +281,7 @@ the README ("Answer quality").
 
 ## Limits
 
-English only. Trained for {recipe["epochs"]} epoch on {recipe["questions"]:,} questions on a 2-core CPU: a fraction of
+English only. Trained for {recipe["epochs"]} epoch(s) on {recipe["questions"]:,} questions on a 2-core CPU: a fraction of
 what published extractive readers see (SQuAD 2.0 alone has 130k).
 """
     (out_dir / "README.md").write_text(card)
