@@ -17,6 +17,7 @@ import pytest
 from assistant.facade import Assistant
 from assistant.index.migrate import MigrationError, migrate
 from assistant.settings import Settings
+from tests.answers import assert_same_answer
 from tests.conftest import CORPUS, SHORE_QUESTION, free_port, settings_env
 from tests.test_crash import with_encoder, write_corpus
 
@@ -235,9 +236,7 @@ def test_migrate_copies_the_seed_index_into_the_servers_and_answers_stay_identic
     after = Assistant(Settings(corpus_dir=CORPUS, index_dir=tmp_path / "host", **server), encoder=encoder, reader=reader)
     assert after.ingest().chunks_embedded == 0  # nothing embedded again: the same documents, already there
     for question in [*QUESTIONS, LIGHTHOUSE_QUESTION, "How much has Britain paid France to stop the boats?"]:
-        ours, theirs = after.ask(question).to_json(), before.ask(question).to_json()
-        ours.pop("timings"), theirs.pop("timings")
-        assert ours == theirs, question
+        assert_same_answer(after.ask(question).to_json(), before.ask(question).to_json(), question)
     again = subprocess.run(
         [str(Path(sys.executable).parent / "assistant"), "migrate", "--index", str(tmp_path / "index"),
          "--database-url", server["database_url"], "--chroma-url", server["chroma_url"]],

@@ -25,6 +25,17 @@ def _server_call(method):
     return call
 
 
+def as_float32(values) -> np.ndarray:
+    """Chroma's numbers as the float32 it computed them in, whichever way they came.
+
+    Embedded, a distance arrives as float32 widened exactly to a Python float; from a server it
+    arrives as JSON text, the shortest decimal that reads back as that float32, which Python parses
+    to a different float64 (0.1f is 0.10000000149… here, 0.1 there). Rounding both to float32 first
+    gives both modes the same bits, so fused scores and every decision after them agree.
+    """
+    return np.asarray(values, dtype=np.float32)
+
+
 class VectorIndex:
     """Chunk vectors in Chroma: written through llama-index's ChromaVectorStore, queried directly; we always pass embeddings."""
 
@@ -88,14 +99,16 @@ class VectorIndex:
         # its 13 ms at 100k chunks here; the catalog has both). No count() first either: 7 ms at 100k,
         # and Chroma returns fewer hits when it holds fewer. Cosine distance is 1 - similarity.
         result = self.collection.query(query_embeddings=[vector.tolist()], n_results=k, include=["distances"])
-        return [(cid, 1.0 - distance) for cid, distance in zip(result["ids"][0], result["distances"][0])]
+        distances = as_float32(result["distances"][0])
+        return [(cid, 1.0 - float(distance)) for cid, distance in zip(result["ids"][0], distances)]
 
     @_server_call
     def similarities(self, vector: np.ndarray, ids: list[str]) -> dict[str, float]:
         if not ids:
             return {}
         got = self.collection.get(ids=ids, include=["embeddings"])
-        return {cid: float(np.dot(vector, emb)) for cid, emb in zip(got["ids"], got["embeddings"])}
+        embeddings = as_float32(got["embeddings"])
+        return {cid: float(np.dot(vector.astype(np.float32), emb)) for cid, emb in zip(got["ids"], embeddings)}
 
     @_server_call
     def embeddings(self, ids: list[str], sha256: str) -> np.ndarray | None:
