@@ -249,7 +249,8 @@ def cmd_status(assistant, args) -> int:
     status = assistant.status()
     if args.documents:
         status["documents_list"] = [
-            {"doc_id": d.doc_id, "chunks": d.n_chunks, "path": d.path, "title": d.title} for d in assistant.documents()
+            {"doc_id": d.doc_id, "chunks": d.n_chunks, "path": d.path, "title": d.title, "encoding": d.encoding}
+            for d in assistant.documents()
         ]
     if args.json:
         print(json.dumps(status, indent=2))
@@ -262,7 +263,8 @@ def cmd_status(assistant, args) -> int:
         for key, value in status.items():
             print(f"{key:12} {value}")
         for doc in listed:
-            print(f"{doc['doc_id']}  {doc['chunks']:5} chunks  {doc['path']}")
+            encoding = f"  ({doc['encoding']})" if doc["encoding"] not in ("", "utf-8") else ""
+            print(f"{doc['doc_id']}  {doc['chunks']:5} chunks  {doc['path']}{encoding}")
     return 0
 
 

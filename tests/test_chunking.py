@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.ingest.chunking import chunk_text
+from assistant.ingest.chunking import blocks, chunk_text
 from assistant.settings import bundled_model_path
 from assistant.text_analysis import match_terms, sentence_spans, terms, years_stated
 
@@ -85,3 +85,26 @@ def test_years_stated_finds_each_year_and_decade_the_question_names():
     assert not years_stated("How many crossed in 2019?", text)  # "2,019" and "2019.5" are not the year 2019
     assert not years_stated("How many crossed in 2018 and 2020?", text)
     assert not years_stated("What happened in the 1980s?", text)
+
+
+def test_a_long_document_is_chunked_in_blocks_punkt_can_read(monkeypatch):
+    """A 2 MB text with no paragraph break: punkt, given it whole, gives up at nltk's wall-clock regex limit
+    (5 s; a 4.8 MB file failed on a slower CPU). Here the limit is 0.5 s, as a slower machine would meet it."""
+    import nltk.redos
+
+    monkeypatch.setattr(nltk.redos, "DEFAULT_TIMEOUT", 0.5)
+    sentence = "The officers watched the boat leave the beach at Gravelines while a helicopter circled. "
+    text = sentence * (2_000_000 // len(sentence))
+    chunks = chunk_text(text, MODEL, 128, 16)
+    assert all(text[c.start : c.end] == c.text for c in chunks)
+    assert chunks[0].start == 0 and chunks[-1].end == len(text.rstrip())
+    covered = max(c.end for c in chunks)
+    assert covered >= len(text.rstrip())
+
+
+@given(st.text(alphabet="ab \n", max_size=400), st.integers(min_value=8, max_value=60))
+def test_blocks_tile_the_text_without_gaps_or_overlaps(text, limit):
+    spans = blocks(text, limit)
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert all(end == start for (_, end), (start, _) in zip(spans, spans[1:]))
+    assert all(0 < end - start <= limit for start, end in spans) or text == ""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from assistant.index.database import Database
 from assistant.ingest.chunking import indexed_text
 
-DOCUMENT_COLUMNS = "doc_id, path, title, sha256, n_chunks, indexed_at"
+DOCUMENT_COLUMNS = "doc_id, path, title, sha256, n_chunks, indexed_at, encoding"
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class DocumentRecord:
     sha256: str
     n_chunks: int
     indexed_at: float
+    encoding: str = ""  # what a plain-text file was decoded with; '' where a library read the file
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,17 @@ class Catalog:
         with self.database.write() as db:
             db.execute("DELETE FROM documents WHERE doc_id = ? OR path = ?", (record.doc_id, record.path))
             db.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (record.doc_id, record.path, record.title, record.sha256, text, record.n_chunks, record.indexed_at),
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.doc_id,
+                    record.path,
+                    record.title,
+                    record.sha256,
+                    text,
+                    record.n_chunks,
+                    record.indexed_at,
+                    record.encoding,
+                ),  # fmt: skip
             )
             db.executemany(
                 "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
@@ -111,9 +121,9 @@ class Catalog:
     def clear(self) -> None:
         """Every document, chunk, setting and saved BM25 gone (``ingest --rebuild``); the schema stays."""
         with self.database.write() as db:
-            for table in ("chunks", "documents", "meta", "bm25"):
+            for table in ("chunks", "documents", "bm25"):
                 db.execute(f"DELETE FROM {table}")
-        self.database.migrate_schema()  # records the schema version again
+            db.execute("DELETE FROM meta WHERE key <> 'schema_version'")  # the schema itself stays as it is
 
     def copy_from(self, source: Catalog) -> None:
         """Every row of another catalog, in one transaction, generation included (``assistant migrate``)."""
@@ -122,7 +132,7 @@ class Catalog:
             chunks = db.execute('SELECT chunk_id, doc_id, n, start, "end" FROM chunks').fetchall()
         meta = {key: value for key, value in source.all_meta().items() if key != "schema_version"}
         with self.database.write() as db:
-            db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)", documents)
+            db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)", documents)
             db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?)", chunks)
             db.executemany(
                 "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", list(meta.items())

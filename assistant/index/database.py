@@ -36,6 +36,10 @@ MIGRATIONS: list[str] = [
         slot INTEGER PRIMARY KEY CHECK (slot = 1), version INTEGER NOT NULL, generation INTEGER NOT NULL,
         archive BYTEA NOT NULL);
     """,
+    # The text encoding a plain-text file was decoded with ('' for files a library reads: PDF, DOCX, HTML).
+    """
+    ALTER TABLE documents ADD COLUMN encoding TEXT NOT NULL DEFAULT '';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 SCHEMA_LOCK_KEY = 7_245_551  # a PostgreSQL advisory lock: hosts opening a new database at once create it once

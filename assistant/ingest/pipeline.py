@@ -58,6 +58,7 @@ class _Pending:
     chunks: list[Chunk]
     is_update: bool
     same_as: str | None = None  # an indexed document with the same bytes (moved, renamed or copied): reuse its vectors
+    encoding: str = ""
 
 
 def document_id(path: str) -> str:
@@ -167,7 +168,13 @@ def _changed_documents(files: list[Path], known: dict[str, DocumentRecord], sett
         except LoadError as exc:
             report.failed.append((path, str(exc)))
             continue
-        yield _Pending(document_id(path), path, document.title, sha, document.text, chunks, path in known, known_by_sha.get(sha))
+        except Exception as exc:  # noqa: BLE001 -- one file that breaks a library is reported; the rest are indexed
+            report.failed.append((path, f"could not be read or chunked: {type(exc).__name__}: {exc}"))
+            continue
+        yield _Pending(
+            document_id(path), path, document.title, sha, document.text, chunks, path in known, known_by_sha.get(sha),
+            document.encoding,
+        )  # fmt: skip
 
 
 def delete_documents(settings: Settings, doc_ids: list[str], *, files_under: Path | None = None) -> list[str]:
@@ -276,7 +283,7 @@ def _store_group(index: Index, embedded: _EmbeddedGroup, report: IngestReport, b
             index.vectors.delete_document(doc_id)  # a changed document's old chunks go first
     index.vectors.add(nodes)  # one call per group: each Chroma write costs ~20 ms whatever its size
     for doc in group:
-        record = DocumentRecord(doc.doc_id, doc.path, doc.title, doc.sha256, len(doc.chunks), time.time())
+        record = DocumentRecord(doc.doc_id, doc.path, doc.title, doc.sha256, len(doc.chunks), time.time(), doc.encoding)
         index.catalog.put_document(record, doc.text, [(c.start, c.end) for c in doc.chunks])
         (report.updated if doc.is_update else report.added).append(doc.path)
 
