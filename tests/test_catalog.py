@@ -77,3 +77,19 @@ def test_a_catalog_from_before_schema_versions_is_migrated_in_place(tmp_path):
 def test_urls_in_messages_hide_the_password():
     assert redacted("postgresql://app:s3cret@db:5432/idx") == "postgresql://app:***@db:5432/idx"
     assert redacted("postgresql://app@db/idx") == "postgresql://app@db/idx"
+
+
+def test_more_vectors_than_one_chroma_batch_are_written_in_batches(tmp_path):
+    """A document of 9,363 chunks was refused whole ('Batch size of 9363 is greater than max batch size of 5461')."""
+    import numpy as np
+    from llama_index.core.schema import TextNode
+
+    from assistant.index.vectors import VectorIndex
+    from assistant.settings import Settings
+
+    vectors = VectorIndex(Settings(index_dir=tmp_path / "index"))
+    count = vectors.client.get_max_batch_size() + 10
+    rng = np.random.default_rng(0)
+    nodes = [TextNode(id_=f"doc-{n:05d}", text=f"chunk {n}", embedding=rng.standard_normal(8).tolist()) for n in range(count)]
+    vectors.add(nodes)
+    assert vectors.count() == count

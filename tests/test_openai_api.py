@@ -175,3 +175,59 @@ def test_off_localhost_without_a_key_the_app_refuses_to_start(seed_assistant):
         timeout=60,
     )
     assert done.returncode != 0 and "ASSISTANT_API_KEY" in done.stderr
+
+
+def test_a_request_without_a_model_gets_the_default_one(local_app):
+    body = {"messages": [{"role": "user", "content": SHORE_QUESTION}]}
+    response = httpx.post(f"{local_app}/v1/chat/completions", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == "corpus-assistant" and "300 metres" in response.json()["choices"][0]["message"]["content"]
+
+
+def _peak_rss_after(pid: int, send) -> tuple[int, int]:
+    """(resident bytes before, peak resident bytes while ``send`` ran): the kernel's high-water mark, reset first."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+
+    def read(field: str) -> int:
+        line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith(field))
+        return int(line.split()[1]) * 1024
+
+    before = read("VmRSS:")
+    send()
+    return before, read("VmHWM:")
+
+
+def _chunked(megabytes: int):
+    block = b"x" * 1_000_000
+    for _ in range(megabytes):
+        yield block
+
+
+@pytest.fixture(scope="module")
+def keyed_app(seed_assistant):
+    process, url = start_app(seed_assistant.settings.index_dir, env={"ASSISTANT_API_KEY": "s3cret-key"})
+    yield process, url
+    process.terminate()
+    process.wait()
+
+
+@pytest.mark.parametrize(("key", "status"), [(None, 401), ("s3cret-key", 413)])
+def test_a_huge_chunked_upload_is_refused_before_it_is_held(keyed_app, key, status):
+    """No key: 401 before the body is read; with the key, 413 once the upload limit (20 MB) is passed. Either way the
+    server's peak memory stays within 50 MB of idle (an 800 MB body had taken it from 1.6 to 3.1 GB)."""
+    process, url = keyed_app
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    got = []
+
+    def send() -> None:
+        try:
+            got.append(httpx.post(f"{url}/v1/documents", params={"name": "big.txt"}, content=_chunked(300), headers=headers,
+                                  timeout=60).status_code)  # fmt: skip
+        except httpx.TransportError:  # the server answered and closed before all 300 MB were sent
+            got.append("closed")
+
+    before, peak = _peak_rss_after(process.pid, send)
+    assert got in ([status], ["closed"])
+    assert peak - before <= 50_000_000, f"peak RSS {peak / 1e6:.0f} MB from {before / 1e6:.0f} MB"
+    refused = httpx.post(f"{url}/v1/documents", params={"name": "small.txt"}, content=b"hello", headers={})
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from assistant.facade import Assistant
 from assistant.index.database import IndexUnavailableError
 from assistant.index.lock import IndexLockedError
-from assistant.server.openai_api import ApiError, check_api_key
+from assistant.server.openai_api import ApiError, check_api_key, read_body
 
 
 def create_router(assistant: Assistant, api_key: str | None) -> APIRouter:
@@ -32,6 +32,8 @@ def create_router(assistant: Assistant, api_key: str | None) -> APIRouter:
             return ApiError(409, str(exc), "index_locked").response()
         except IndexUnavailableError as exc:
             return ApiError(503, str(exc), kind="server_error").response()
+        except Exception as exc:  # noqa: BLE001 -- whatever broke, in the API's error shape rather than a bare 500
+            return ApiError(500, f"{type(exc).__name__}: {exc}", kind="server_error").response()
 
     @router.get("")
     async def list_documents(request: Request):
@@ -42,9 +44,11 @@ def create_router(assistant: Assistant, api_key: str | None) -> APIRouter:
         from assistant.ingest.uploads import UploadError
 
         limit = int(assistant.settings.max_upload_mb * 1e6)
-        if int(request.headers.get("content-length") or 0) > limit:
-            return ApiError(413, f"the file is over the {assistant.settings.max_upload_mb:g} MB upload limit").response()
-        data = await request.body()
+        try:
+            check_api_key(request, api_key)  # before a byte of the body is read
+            data = await read_body(request, limit, f"the file (limit {assistant.settings.max_upload_mb:g} MB)")
+        except ApiError as exc:
+            return exc.response()
 
         def work():
             try:

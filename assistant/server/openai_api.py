@@ -41,6 +41,23 @@ class ApiError(Exception):
         return JSONResponse(body, status_code=self.status)
 
 
+async def read_body(request: Request, limit: int, what: str = "the request") -> bytes:
+    """The body, read only up to ``limit`` bytes: a declared or streamed (chunked) body past it is refused with 413
+    before it is held in memory. Call it after the API key is checked, so a request without one reads nothing."""
+    try:
+        declared = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        raise ApiError(400, "the Content-Length header is not a number") from None
+    if declared > limit:
+        raise ApiError(413, f"{what} is {declared:,} bytes; the limit is {limit:,}")
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise ApiError(413, f"{what} is over the limit of {limit:,} bytes")
+    return bytes(body)
+
+
 def check_api_key(request: Request, api_key: str | None) -> None:
     if api_key is None:
         return
@@ -64,6 +81,8 @@ def parse_request(body: bytes, models: dict[str, str]) -> tuple[str, str, list[d
         request = ChatCompletionRequest.model_validate_json(body)
     except ValidationError as exc:
         raise _invalid(exc) from None
+    if request.model is None:  # as many OpenAI-compatible servers do: the default mode, the last listed
+        request.model = list(models)[-1]
     if request.model not in models:
         raise ApiError(400, f"unknown model {request.model!r}; available: {', '.join(models)}", "model_not_found", "model")
     if not request.messages:
@@ -114,12 +133,7 @@ def create_router(assistant: Assistant, api_key: str | None = None) -> APIRouter
     async def chat_completions(request: Request):
         try:
             check_key(request)
-            declared = int(request.headers.get("content-length") or 0)
-            if declared > MAX_BODY_BYTES:
-                raise ApiError(413, f"the request is {declared:,} bytes; the limit is {MAX_BODY_BYTES:,}")
-            body = await request.body()
-            if len(body) > MAX_BODY_BYTES:
-                raise ApiError(413, f"the request is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
+            body = await read_body(request, MAX_BODY_BYTES)
             models = model_names(assistant)
             model, question, history, stream = parse_request(body, models)
         except ApiError as exc:
