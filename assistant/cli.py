@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--llm-model", help="model name, or a .gguf path for llama-cpp (ASSISTANT_LLM_MODEL)")
     common.add_argument("--strict", action="store_true", default=None, help="drop unsupported sentences (ASSISTANT_LLM_STRICT)")
     common.add_argument("--mode", choices=["extractive", "generative"], help="answerer (default: generative if an LLM is set)")
+    common.add_argument("--verbose", action="store_true", help="show the libraries' log lines on stderr (hidden otherwise)")
 
     parser = argparse.ArgumentParser(
         prog="assistant", description="Ask questions about your documents, offline, with checked citations."
@@ -141,9 +142,21 @@ def settings_from(args: argparse.Namespace):
     return Settings(**{key: value for key, value in flags.items() if value is not None})
 
 
+def configure_logging(verbose: bool) -> None:
+    """The CLI's output is for its user: library log lines (pypdf's "EOF marker not found", bm25s's debug lines) are
+    dropped unless --verbose. Set before any library is imported: one (llama-index's slides reader) calls
+    basicConfig at import, which then finds the root logger configured and does nothing."""
+    import logging
+
+    handler = logging.StreamHandler() if verbose else logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `assistant ask ... | head` ends quietly
     args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
     from assistant.answering.llm import LLMError
     from assistant.answering.reader import ReaderError
     from assistant.facade import Assistant

@@ -99,11 +99,17 @@ def test_ingest_prints_a_summary_and_reports_bad_files(tmp_path):
     corpus = tmp_path / "docs"
     corpus.mkdir()
     (corpus / "good.txt").write_text("The museum opens at ten.", encoding="utf-8")
-    (corpus / "bad.txt").write_bytes(b"\xff\xfe\xfa")
+    (corpus / "bad.txt").write_bytes(bytes(range(128, 256)) * 3)  # text in no encoding
+    (corpus / "cut.pdf").write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n")  # no EOF marker: pypdf logs a warning
     result = run("ingest", str(corpus), index=tmp_path / "index")
     assert result.returncode == 0
-    assert "added 1" in result.stdout and "failed 1" in result.stdout
-    assert "bad.txt" in result.stderr and "UTF-8" in result.stderr
+    assert "added 1" in result.stdout and "failed 2" in result.stdout
+    assert "bad.txt" in result.stderr and "not text in any encoding" in result.stderr
+    assert "cut.pdf: corrupt or unreadable PDF: PdfStreamError" in result.stderr
+    # what the user reads and nothing else: no library log lines (pypdf's warnings, bm25s's debug lines)
+    assert all(line.startswith("skipped ") for line in result.stderr.splitlines()), result.stderr
+    verbose = run("ingest", str(corpus), "--rebuild", "--verbose", index=tmp_path / "index")
+    assert "EOF marker not found" in verbose.stderr
 
 
 def test_eval_writes_json_and_markdown_and_compares(seed_assistant, tmp_path):

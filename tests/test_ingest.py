@@ -1,5 +1,6 @@
 """Ingest against real files, the real model and a real embedded Chroma."""
 
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -163,6 +164,64 @@ def test_text_in_other_encodings_is_decoded_and_the_encoding_is_listed(make_assi
     assert texts["russian.txt"] == ("Паром плывет в Кале.", "cp1251")
     assert texts["utf16.txt"] == ("The harbour master is Ines Moreau.", "utf-16")
     assert "\u20ac12" in assistant.ask("How much does the Blue Harbour ferry cost?").citations[0].quote
+
+
+def test_what_a_folder_holds_besides_files_is_reported_and_links_are_kept_inside_the_corpus(make_assistant, tmp_path):
+    """The rule: a link is followed to a regular file (recorded under its own path in the corpus), never into /proc,
+    /sys or /dev, never to a folder; FIFOs, sockets, broken and looping links are reported, not read."""
+    corpus, outside = tmp_path / "corpus", tmp_path / "outside"
+    corpus.mkdir(), outside.mkdir()
+    shutil.copy(CORPUS / "french-police-fail-to-stop-migrant-boat.txt", corpus)
+    (outside / "notes.txt").write_text("The lighthouse keeper of Port Ellery is Agnes Trevelyan.\n")
+    (corpus / "linked.txt").symlink_to(outside / "notes.txt")
+    (corpus / "procmem.txt").symlink_to("/proc/self/mem")
+    (corpus / "loop.txt").symlink_to(corpus / "loop.txt")
+    (corpus / "gone.txt").symlink_to(outside / "deleted.txt")
+    (corpus / "elsewhere").symlink_to(outside)
+    os.mkfifo(corpus / "pipe.txt")
+    (corpus / "picture.png").write_bytes(b"\x89PNG")  # an unsupported file in a folder is skipped quietly, as before
+    assistant = make_assistant(corpus)
+    report = assistant.ingest()
+    reasons = {Path(path).name: reason for path, reason in report.failed}
+    assert reasons == {
+        "procmem.txt": "a symbolic link into /proc: not followed",
+        "loop.txt": "a broken or looping symbolic link",
+        "gone.txt": "a broken or looping symbolic link",
+        "elsewhere": "a symbolic link to a folder: not followed (name the folder itself to index it)",
+        "pipe.txt": "not a regular file (a FIFO)",
+    }
+    paths = sorted(Path(doc.path) for doc in assistant.documents())
+    assert [p.name for p in paths] == ["french-police-fail-to-stop-migrant-boat.txt", "linked.txt"]
+    assert all(p.parent == corpus.resolve() for p in paths)  # the link's own path, inside the corpus
+    assert "Agnes Trevelyan" in assistant.ask("Who is the lighthouse keeper of Port Ellery?").answer
+
+
+def test_a_folder_that_cannot_be_listed_is_reported(tmp_path):
+    """Run as another user (CI runs as root, who can list anything): the scan names the folder it could not list."""
+    import subprocess
+    import sys
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="scan-"))  # pytest's own folders are private to root
+    try:
+        shared.chmod(0o755)
+        (shared / "corpus" / "locked").mkdir(parents=True)
+        (shared / "corpus" / "open.txt").write_text("Readable.")
+        (shared / "corpus" / "locked").chmod(0o000)
+        # imported as this user, then the scan as nobody (uid 65534) when this is root
+        code = (
+            "import os, sys; from pathlib import Path; from assistant.ingest.pipeline import scan; "
+            "os.getuid() == 0 and (os.setgroups([]), os.setgid(65534), os.setuid(65534)); "
+            "files, failed, _ = scan([Path(sys.argv[1])]); print([f.name for f in files], failed)"
+        )
+        done = subprocess.run([sys.executable, "-c", code, str(shared / "corpus")], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent.parent, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        locked = str(shared / "corpus" / "locked")
+        assert done.stdout.strip() == f"['open.txt'] [('{locked}', 'cannot list this folder: Permission denied')]"
+    finally:
+        (shared / "corpus" / "locked").chmod(0o755)
+        shutil.rmtree(shared)
 
 
 def test_a_file_that_turns_corrupt_keeps_its_indexed_version(make_assistant, corpus_copy):

@@ -52,7 +52,10 @@ def _decode_plain_text(raw: bytes) -> tuple[str, str]:
     detects (Latin-1, Windows-1252, UTF-16 with its BOM, ...). Not llama-index's flat-file reader: it drops
     undecodable bytes silently."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), "utf-16"
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise LoadError(f"starts as UTF-16 but is not valid UTF-16 (offset {exc.start})") from exc
     if b"\x00" in raw[:8192]:
         raise LoadError("binary content (NUL bytes), not text")
     try:
@@ -90,8 +93,16 @@ def _load_with_llama_index(path: Path, suffix: str) -> str:
     except UnicodeDecodeError as exc:
         raise LoadError(f"not valid UTF-8 (offset {exc.start})") from exc
     except Exception as exc:  # the readers raise whatever their parser raises on a corrupt file
-        raise LoadError(f"corrupt or unreadable {suffix[1:].upper()}: {type(exc).__name__}: {exc}") from exc
+        cause = _retried_cause(exc)
+        raise LoadError(f"corrupt or unreadable {suffix[1:].upper()}: {type(cause).__name__}: {cause}") from exc
     return "\n\n".join(doc.text for doc in documents)
+
+
+def _retried_cause(exc: Exception) -> BaseException:
+    """The error inside tenacity's RetryError (llama-index's PDF reader retries), which names only a Future."""
+    attempt = getattr(exc, "last_attempt", None)
+    inner = attempt.exception() if attempt is not None else None
+    return inner if inner is not None else exc
 
 
 def _title(text: str, path: Path) -> str:

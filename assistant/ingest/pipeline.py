@@ -8,7 +8,9 @@ the ``dirty`` flag makes the next ingest reconcile them (and rebuild BM25) befor
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import stat
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -65,21 +67,73 @@ def document_id(path: str) -> str:
     return hashlib.sha1(path.encode()).hexdigest()[:16]
 
 
+# Links are followed to regular files only, never into the kernel's own trees (a corpus entry linking to
+# /proc/self/mem was read); a document is recorded under its path in the corpus, not under its link's target.
+KERNEL_TREES = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
 def scan(roots: list[Path]) -> tuple[list[Path], list[tuple[str, str]], list[Path]]:
-    """Files to index, failures (missing roots, unsupported named files) and the folders scanned."""
+    """Files to index, failures (missing roots, unsupported named files, entries that are not regular files, folders
+    that cannot be listed) and the folders scanned. Hidden files and folders are left out; links to folders too."""
     files, failures, folders = [], [], []
     for root in roots:
-        if root.is_dir():
-            folders.append(root.resolve())
-            for path in sorted(root.rglob("*")):
-                hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
-                if path.is_file() and not hidden and path.suffix.lower() in SUPPORTED_SUFFIXES:
-                    files.append(path.resolve())
-        elif root.is_file():
-            files.append(root.resolve())
+        if root.is_dir():  # a corpus folder that is itself a link is followed: it was named
+            base = root.resolve()
+            folders.append(base)
+
+            def unlistable(error: OSError) -> None:
+                failures.append((str(error.filename), f"cannot list this folder: {error.strerror or error}"))
+
+            for folder, subfolders, names in os.walk(base, onerror=unlistable):
+                subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+                linked_folders = [name for name in subfolders if (Path(folder) / name).is_symlink()]
+                for name in sorted(names) + linked_folders:
+                    path = Path(folder) / name
+                    if name.startswith(".") or (name not in linked_folders and _is_plain_unsupported(path)):
+                        continue
+                    reason = _not_indexable(path)
+                    if reason:
+                        failures.append((path.as_posix(), reason))
+                    else:
+                        files.append(path)
+        elif root.exists() or root.is_symlink():
+            path = Path(os.path.abspath(root))
+            reason = _not_indexable(path)
+            if reason:
+                failures.append((path.as_posix(), reason))
+            else:
+                files.append(path)
         else:
             failures.append((str(root), "no such file or folder"))
     return list(dict.fromkeys(files)), failures, folders
+
+
+def _is_plain_unsupported(path: Path) -> bool:
+    """A regular file of a type the loaders do not read: skipped quietly in a folder, as an image or a script is."""
+    return not path.is_symlink() and path.is_file() and path.suffix.lower() not in SUPPORTED_SUFFIXES
+
+
+def _not_indexable(path: Path) -> str | None:
+    """Why this entry cannot be indexed, or None: a link is followed to a regular file outside the kernel's trees."""
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return "a broken or looping symbolic link"
+        if any(target.is_relative_to(tree) for tree in KERNEL_TREES):
+            return f"a symbolic link into {target.parts[0]}{target.parts[1]}: not followed"
+        if target.is_dir():
+            return "a symbolic link to a folder: not followed (name the folder itself to index it)"
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device or special file"
+        return f"not a regular file ({kind})"
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        return f"unsupported file type {path.suffix.lower() or '(none)'}; supported: {', '.join(SUPPORTED_SUFFIXES)}"
+    return None
 
 
 def ingest(
