@@ -8,9 +8,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from assistant.answering.answer import Answer
+from assistant.answering.answer import Answer, not_english
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.settings import Settings
+from assistant.text_analysis import question_language
 
 # A question that leans on the conversation: a pronoun standing for something said before, or a "what about ...".
 _FOLLOW_UP = re.compile(
@@ -182,6 +183,12 @@ class Assistant:
         if mode not in self.answer_modes:
             raise ValueError(f"answer mode {mode!r} is not configured; available: {', '.join(self.answer_modes)}")
         started = time.perf_counter()
+        language = question_language(question)
+        if language is not None:  # nothing retrieved or read: the models are English ones
+            text = not_english(language)
+            answer = Answer(question, text, True, [], [], [], 0.0, outcome="not_found", notice=f"language: {language}")
+            yield self._finish(answer, [], started, started)
+            return
         notice = None
         if mode == "generative":
             from assistant.answering.llm import LLMError

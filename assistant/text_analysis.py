@@ -169,3 +169,44 @@ def years_stated(question: str, text: str) -> bool:
         return True
     found = {m.group(1) for m in YEAR.finditer(text)}
     return all(year in found or (decade and any(f[:3] == year[:3] for f in found)) for year, decade in named)
+
+
+# Function words by language: the shipped encoder and readers are English models, so a question in another
+# language cannot be read, and saying the documents do not answer it would be a claim nobody measured. By
+# hand, not a language-identification library: a question is a dozen words, where those guess poorly, and
+# function words decide it (a word two languages share counts for neither).
+_FUNCTION_WORDS = {
+    "English": "what when where which who whom whose why how is are was were did does do the of in on to and for "
+    "with from by that this these those has have had will would can could should about many much it its they",
+    "Spanish": "qué que cuál cuáles quién quiénes cuándo dónde por cómo cuánto cuánta cuántos cuántas el la los las del "
+    "y en un una es son fue se su sus para con al pagó ha han",
+    "French": "quel quelle quels quelles qui quand où pourquoi comment combien le la les du des et est sont été une "
+    "dans pour avec au aux ce cette ont il elle",
+    "German": "was wer wann wo warum wie welche welcher welches wieviel der die das den dem des und ist sind war hat "
+    "haben ein eine einen mit von für auf nicht",
+    "Italian": "che chi quando dove perché come quanto quanti quale il lo gli della delle dei è sono ha hanno per con una nel",
+    "Portuguese": "que quem quando onde porque como quanto quantos qual o os as do da dos das e é são foi um uma em no "
+    "na para com",
+    "Dutch": "wat wie wanneer waar waarom hoe welke hoeveel de het een van en is zijn was heeft hebben met voor op",
+}
+_WORDS_BY_LANGUAGE = {language: set(words.split()) for language, words in _FUNCTION_WORDS.items()}
+_ENGLISH = _WORDS_BY_LANGUAGE.pop("English")
+for _words in _WORDS_BY_LANGUAGE.values():
+    _words -= _ENGLISH  # "is", "in", "die": English counts them, the others do not
+_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_LATIN_LETTER = re.compile(r"[A-Za-zÀ-ɏ]")
+
+
+def question_language(question: str) -> str | None:
+    """The language of a question that is clearly not English ("Spanish", or "a non-Latin script"); None otherwise."""
+    letters = _LETTER.findall(question)
+    if len(letters) >= 4 and sum(1 for c in letters if not _LATIN_LETTER.match(c)) > len(letters) / 2:
+        return "a non-Latin script"
+    words = re.findall(r"[^\W\d_]+", question.lower())
+    english = sum(w in _ENGLISH for w in words)
+    counts = {language: sum(w in vocabulary for w in words) for language, vocabulary in _WORDS_BY_LANGUAGE.items()}
+    language, most = max(counts.items(), key=lambda item: item[1])
+    # Two of its words at least, more than English ones: a name ("Auf der Maur", "Copa del Rey") is one or two words.
+    if most > english and (most >= 2 or "¿" in question or "¡" in question) and most >= english + 2 - (english == 0):
+        return language
+    return None

@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answering.answer import NOT_STATED, REFUSAL, marked
+from assistant.answering.answer import NOT_STATED, REFUSAL, marked, not_english
 from assistant.answering.extractive import SPAN_READ_PASSAGES, YEAR_NOT_STATED_CAP, ExtractiveAnswerer
 from assistant.evaluation.gold import load_gold, metrics, run_gold
 from assistant.index.catalog import ChunkRecord
 from assistant.retrieval import RetrievedChunk
+from assistant.text_analysis import question_language
 from tests.conftest import SHORE_QUESTION
 
 SEED = Path(__file__).parent / "evalsets" / "seed.jsonl"
@@ -191,3 +192,32 @@ def test_answers_are_deterministic(seed_assistant):
     second = seed_assistant.ask(SHORE_QUESTION).to_json()
     first.pop("timings"), second.pop("timings")
     assert first == second
+
+
+def test_a_question_in_another_language_is_told_the_models_read_english_not_that_the_documents_are_silent(seed_assistant):
+    answer = seed_assistant.ask("¿Cuánto pagó Gran Bretaña a Francia?")
+    assert answer.outcome == "not_found" and answer.abstained and answer.notice == "language: Spanish"
+    assert answer.answer == not_english("Spanish") and "English only" in answer.answer
+    assert REFUSAL not in answer.answer and NOT_STATED not in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        ("¿Cuánto pagó Gran Bretaña a Francia?", "Spanish"),
+        ("Combien de migrants ont traversé la Manche ?", "French"),
+        ("Wer ist der Innenminister?", "German"),
+        ("Quanti migranti hanno attraversato la Manica?", "Italian"),
+        ("Сколько заплатила Британия?", "a non-Latin script"),
+        ("What did Macron say about la frontière?", None),
+        ("Who is Le Pen?", None),
+        ("barcelona vs sevilla copa del rey final stadium", None),
+    ],
+)
+def test_the_question_language(question, language):
+    assert question_language(question) == language
+
+
+def test_no_seed_question_is_taken_for_another_language():
+    # On the 50,596 English training questions of ../shared/training one is ("who sang na na na na hey hey hey goodbye").
+    assert [row["question"] for row in load_gold(SEED) if question_language(row["question"])] == []

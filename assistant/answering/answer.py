@@ -10,6 +10,14 @@ REFUSAL = "The corpus does not answer this question."
 NOT_STATED = "The documents do not state this directly."
 
 
+def not_english(language: str) -> str:
+    """What a question the models cannot read is told: no claim either way about the documents."""
+    return (
+        f"This question seems to be in {language}. The assistant's models read English only, so it cannot tell "
+        "whether the documents answer it; please ask in English."
+    )
+
+
 @dataclass(frozen=True)
 class Citation:
     n: int
