@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     from assistant.answering.llm import LLMError
-    from assistant.answering.reader import ReaderError
+    from assistant.answering.model_files import ReaderError
     from assistant.facade import Assistant
     from assistant.index.database import IndexUnavailableError
     from assistant.index.lock import IndexLockedError
@@ -374,7 +374,7 @@ def _eval_beir(assistant, args) -> int:
 
 
 def cmd_train_reader(assistant, args) -> int:
-    from assistant.answering.reader import READER_DIRS
+    from assistant.answering.model_files import READER_DIRS
     from assistant.training.calibrate import PRECISION_TARGETS
     from assistant.training.reader import recalibrate, train_reader
 

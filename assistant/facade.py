@@ -67,7 +67,8 @@ class Assistant:
         """The trained reader; raises ReaderError naming a missing or corrupt file."""
         with self._loading_reader:
             if self._reader is None:
-                from assistant.answering.reader import READER_DIRS, load_reader
+                from assistant.answering.model_files import READER_DIRS
+                from assistant.answering.readers import load_reader
 
                 settings = self.settings
                 cache = settings.index_dir / READER_DIRS[settings.reader].name  # index/span_reader or index/reader

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answering.reader import load_reader
+from assistant.answering.readers import load_reader
 from assistant.facade import Assistant
 from assistant.index.embedding import Encoder
 from assistant.settings import Settings, bundled_model_path

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answering.reader import ReaderError
+from assistant.answering.model_files import ReaderError
 from assistant.facade import Assistant
 from assistant.settings import Settings
 from tests.conftest import SHORE_QUESTION

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.training.calibrate import precision_threshold, relatedness_threshold, run_mix
-from assistant.training.mix import PROPORTIONS, PROPORTIONS_WITHOUT_NEAR_MISSES, build_mix, file_name, read_rows
-from assistant.training.splits import split_of
+from assistant.datasets.mix import PROPORTIONS, PROPORTIONS_WITHOUT_NEAR_MISSES, build_mix, file_name
+from assistant.datasets.splits import read_rows, split_of
+from assistant.evaluation.mix import run_mix
+from assistant.training.calibrate import precision_threshold, relatedness_threshold
 
 TRAINING_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "training"
 needs_data = pytest.mark.skipif(not (TRAINING_DATA / "span_qa_extra.jsonl.gz").is_file(), reason="no ../shared/training")

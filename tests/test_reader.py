@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answering.reader import READER_DIR, Reader, ReaderError
-from assistant.training.mix import read_rows
+from assistant.answering.model_files import READER_DIR, ReaderError
+from assistant.answering.reader import Reader
+from assistant.datasets.splits import read_rows, split_of
 from assistant.training.pairs import build_pairs
-from assistant.training.splits import split_of
 from tests.conftest import SHORE_QUESTION
 
 TRAINING_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "training"
@@ -139,7 +139,7 @@ def test_the_shipped_readers_run_with_fused_attention(tmp_path):
     A model exported so that the fusion no longer matches would still answer, only slower: this says so."""
     import onnx
 
-    from assistant.answering.reader import READER_DIRS
+    from assistant.answering.model_files import READER_DIRS
     from assistant.inference import reader_model_for_every_cpu
 
     for kind, folder in READER_DIRS.items():

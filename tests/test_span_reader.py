@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from assistant.answering.reader import READER_DIR, ReaderError
+from assistant.answering.model_files import READER_DIR, ReaderError
 from assistant.answering.span_reader import MAX_LENGTH, SPAN_READER_DIR, SpanReader
 
 FILLER = " ".join(

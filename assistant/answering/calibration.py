@@ -13,14 +13,10 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from assistant.answering.extractive import Candidate
-
-UNREAD_LOGIT = -10.0  # the reader's logit for a sentence it did not read (past READ_LIMIT): below any it gives
+from assistant.answering.candidate import UNREAD_LOGIT, Candidate
 
 
 @dataclass

@@ -12,36 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answering.calibration import Calibration
+from assistant.answering.model_files import READER_DIR, TOKENIZER_FILE, load_model_files
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-READER_DIRS = {"span": MODELS_DIR / "span_reader", "sentence": MODELS_DIR / "reader"}  # the shipped one of each kind
-READER_DIR = READER_DIRS["sentence"]
-MODEL_FILE, TOKENIZER_FILE, CALIBRATION_FILE = "model.onnx", "tokenizer.json", "calibration.json"
 MAX_LENGTH = 256  # word pieces of question + sentence; longer pairs lose words from the longer side first
 REBUILD = "assistant train-reader"
-
-
-class ReaderError(RuntimeError):
-    """The reader's files are missing or unreadable; the message names the file and how to rebuild it."""
-
-
-def load_model_files(folder: Path, threads: int, cache_dir: Path | None, rebuild: str):
-    """(calibration, tokenizer, ONNX session) of a reader folder; ReaderError naming a missing or corrupt file."""
-    from tokenizers import Tokenizer
-
-    from assistant.inference import onnx_session, reader_model_for_every_cpu
-
-    for name in (MODEL_FILE, TOKENIZER_FILE, CALIBRATION_FILE):
-        if not (folder / name).is_file():
-            raise ReaderError(f"the reader file {folder / name} is missing; rebuild it with `{rebuild}`")
-    try:
-        calibration = Calibration.load(folder / CALIBRATION_FILE)
-        tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
-        session = onnx_session(reader_model_for_every_cpu(folder / MODEL_FILE, cache_dir), threads)
-    except Exception as exc:  # a truncated or foreign file: say which, not a traceback from deep inside
-        raise ReaderError(f"the reader in {folder} cannot be loaded ({exc}); rebuild it with `{rebuild}`") from None
-    return calibration, tokenizer, session
 
 
 class Reader:
@@ -82,14 +56,3 @@ class Reader:
             }
             logits[batch] = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0].reshape(-1)
         return logits
-
-
-def load_reader(kind: str = "span", folder: Path | None = None, threads: int = 0, cache_dir: Path | None = None):
-    """The reader of that kind (Settings.reader): "span" names the answer's words, "sentence" scores whole sentences."""
-    if kind not in READER_DIRS:
-        raise ValueError(f"unknown reader {kind!r}: 'span' or 'sentence'")
-    if kind == "span":
-        from assistant.answering.span_reader import SpanReader
-
-        return SpanReader(folder or READER_DIRS[kind], threads, cache_dir)
-    return Reader(folder or READER_DIRS[kind], threads, cache_dir)

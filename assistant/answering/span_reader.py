@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answering.reader import MODEL_FILE, READER_DIRS, TOKENIZER_FILE, ReaderError, load_model_files
+from assistant.answering.model_files import MODEL_FILE, READER_DIRS, TOKENIZER_FILE, ReaderError, load_model_files
 
 SPAN_READER_DIR = READER_DIRS["span"]
 MAX_LENGTH = 192  # word pieces of a window, as trained (SpanRecipe.max_length)

@@ -1,22 +1,226 @@
-"""The reader's decision on the held-out question mixes of ``assistant/training/mix.py``, per domain and kind.
+"""The reader's decision measured on the held-out question mixes of ``assistant/datasets/mix.py``, per domain and kind.
 
 ``assistant eval mix --data ../shared/training`` measures the reader in use on the TEST mix (or
 VALIDATION, with ``--split``); ``assistant eval GOLD.jsonl`` prints the figures stored with the
-reader beside its own, so a shift between the seed questions and the mix shows up.
+reader beside its own, so a shift between the seed questions and the mix shows up. The calibration
+(``assistant/training/calibrate.py``) fits its thresholds on what ``run_mix`` reads here.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
+
+from assistant.datasets.mix import KINDS, QUESTIONS_PER_DOMAIN, MixQuestion, build_mix, file_name, proportions, write_corpus
+from assistant.datasets.splits import read_rows
+
+TOP_K = 5  # passages read per question, as Settings.top_k
+FILTER_DEPTH = 200  # candidates fused before a kind's filter leaves passages out
+RELIABILITY_BINS = 10
+
+
+@dataclass
+class Example:
+    """One mix question with the candidates the answerer read for it."""
+
+    question: MixQuestion
+    candidates: list
+
+
+@dataclass
+class Decided:
+    example: Example
+    outcome: str
+    confidence: float
+    related: float
+    first_holds: bool  # the first cited sentence holds the answer
+    any_holds: bool  # some cited sentence does (answered or quoted)
+
+
+def _overlaps(record, spans: list[tuple[int, int]]) -> bool:
+    return any(record.start < end and start < record.end for start, end in spans)
+
+
+def _keep(question: MixQuestion, doc_id: str, text: str, single_paragraph: bool):
+    """Which retrieved chunks a question of this kind may be answered from (None: all of them)."""
+    if question.kind in ("answerable", "near_miss"):
+        return None
+    answers = [a.lower() for a in question.answers]
+    paragraph = text.find(question.row["context"])
+    if paragraph < 0:
+        removed = []
+    elif single_paragraph:  # a post or review: only the answer's own characters can go
+        removed = [(paragraph + a["start"], paragraph + a["start"] + len(a["text"])) for a in question.row["answers"]]
+    else:
+        removed = [(paragraph, paragraph + len(question.row["context"]))]
+
+    def keep(record) -> bool:
+        lowered = record.text.lower()
+        if any(a in lowered for a in answers):
+            return False
+        if question.kind == "off_topic":
+            return record.doc_id != doc_id
+        return record.doc_id == doc_id and not _overlaps(record, removed)
+
+    return keep
+
+
+def run_mix(mix: list[MixQuestion], documents: dict[str, list[str]], encoder, reader, scratch: Path, log=print):
+    """Index the mix's documents, then retrieve and read every question; returns (examples, answerer)."""
+    from assistant.answering.extractive import ExtractiveAnswerer
+    from assistant.facade import Assistant
+    from assistant.settings import Settings
+
+    write_corpus(documents, scratch / "corpus")
+    settings = Settings(corpus_dir=scratch / "corpus", index_dir=scratch / "index", reader_path=reader.folder)
+    assistant = Assistant(settings, encoder=encoder, reader=reader)
+    started = time.perf_counter()
+    report = assistant.ingest()
+    log(f"mix indexed: {len(documents)} documents, {report.chunks_embedded} chunks in {time.perf_counter() - started:.0f} s")
+    index, retriever = assistant.index, assistant.retriever
+    answerer = ExtractiveAnswerer(index.bm25().idf, reader, settings.max_answer_sentences)
+    by_name = {Path(d.path).name: d.doc_id for d in index.catalog.documents()}
+    texts = {doc_id: index.catalog.document_text(doc_id) or "" for doc_id in by_name.values()}
+    examples = []
+    for n, question in enumerate(mix, start=1):
+        doc_id = by_name[file_name(question.document)]
+        keep = _keep(question, doc_id, texts[doc_id], len(documents[question.document]) == 1)
+        chunks = retriever.retrieve(question.question, TOP_K, keep, FILTER_DEPTH if keep else None)
+        if chunks:  # a one-chunk document has nothing left once its answer is removed
+            examples.append(Example(question, answerer.read(question.question, chunks)))
+        if n % 200 == 0:
+            log(f"  {n}/{len(mix)} questions read ({time.perf_counter() - started:.0f} s)")
+    return examples, answerer
+
+
+def decide_all(examples: list[Example], answerer, calibration) -> list[Decided]:
+    from assistant.answering.calibration import related_features
+
+    answerer.calibration = calibration
+    decided = []
+    for example in examples:
+        answer = answerer.decide(example.question.question, example.candidates)
+        quotes = [c.quote for c in answer.citations] if answer.outcome != "not_found" else []
+        decided.append(Decided(
+            example, answer.outcome, answer.confidence or 0.0,
+            calibration.related.probability(related_features(example.candidates)),
+            bool(quotes) and example.question.holds_answer(quotes[0]),
+            any(example.question.holds_answer(q) for q in quotes),
+        ))  # fmt: skip
+    return decided
+
+
+def _share(hits: list[bool]) -> float | None:
+    return round(sum(hits) / len(hits), 4) if hits else None
+
+
+def figures(decided: list[Decided]) -> dict:
+    """The outcome figures for one group of questions (any mix of kinds)."""
+    answerable = [d for d in decided if d.example.question.kind == "answerable"]
+    negatives = [d for d in decided if d.example.question.kind != "answerable"]
+    answered = [d for d in decided if d.outcome == "answered"]
+    return {
+        "questions": len(decided),
+        "answered_share": _share([d.outcome == "answered" for d in answerable]),  # of the answerable
+        "answered_with_answer": _share([d.outcome == "answered" and d.first_holds for d in answerable]),
+        "useful": _share([d.any_holds for d in answerable]),  # the answer is in a cited sentence, answered or quoted
+        "false_not_found": _share([d.outcome == "not_found" for d in answerable]),
+        "false_assertion": _share([d.outcome == "answered" for d in negatives]),
+        "not_found_share_of_negatives": _share([d.outcome == "not_found" for d in negatives]),
+        "answered_precision": _share([d.any_holds for d in answered]),  # a cited sentence holds the answer
+        "top_sentence_holds_answer": _share([d.first_holds for d in answerable]),
+    }
+
+
+def reliability(decided: list[Decided]) -> tuple[list[dict], float]:
+    """Confidence bins against how often the first cited sentence holds the answer, and the ECE."""
+    bins, total = [], 0.0
+    for b in range(RELIABILITY_BINS):
+        low, high = b / RELIABILITY_BINS, (b + 1) / RELIABILITY_BINS
+        members = [d for d in decided if low <= d.confidence < high or (high == 1.0 and d.confidence == 1.0)]
+        if members:
+            confidence = sum(d.confidence for d in members) / len(members)
+            accuracy = sum(d.first_holds for d in members) / len(members)
+            total += len(members) * abs(confidence - accuracy)
+            bins.append({"bin": f"{low:.1f}-{high:.1f}", "questions": len(members),
+                         "mean_confidence": round(confidence, 4), "holds_answer": round(accuracy, 4)})  # fmt: skip
+    return bins, round(total / max(1, len(decided)), 4)
+
+
+def false_assertion_by_kind(decided: list[Decided]) -> dict[str, float | None]:
+    """How often each kind of unanswerable question was answered anyway."""
+    return {kind: figures([d for d in decided if d.example.question.kind == kind])["false_assertion"] for kind in KINDS[1:]}
+
+
+def measure(decided: list[Decided]) -> dict:
+    """Overall and per domain (with the false assertions per kind of question), the reliability table and the ECE."""
+    by_domain: dict[str, list[Decided]] = defaultdict(list)
+    for d in decided:
+        by_domain[d.example.question.domain].append(d)
+    bins, ece = reliability(decided)
+    return {
+        "overall": figures(decided),
+        "false_assertion_by_kind": false_assertion_by_kind(decided),
+        "by_domain": {
+            domain: figures(rows) | {"false_assertion_by_kind": false_assertion_by_kind(rows)}
+            for domain, rows in sorted(by_domain.items())
+        },
+        "reliability": bins,
+        "ece": ece,
+    }
+
+
+DOMAIN_ROWS = [
+    ("answered share (answerable questions)", "answered_share"),
+    ("precision of the answers (a cited sentence holds the answer)", "answered_precision"),
+    ("useful: the answer is in a cited sentence, answered or quoted", "useful"),
+    ("told \"not in the documents\" although it is (false not_found)", "false_not_found"),
+    ("false assertions, all unanswerable kinds", "false_assertion"),
+]  # fmt: skip
+
+
+def cell(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def mix_table(mix: dict[str, dict[str, int]]) -> str:
+    kinds = list(next(iter(mix.values())))
+    lines = ["| domain | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
+    lines += [f"| {domain} | " + " | ".join(str(counts[k]) for k in kinds) + " |" for domain, counts in mix.items()]
+    return "\n".join(lines)
+
+
+def domain_table(measured: dict, before: dict | None = None) -> str:
+    """Rows: the outcome figures, then false assertions per kind; columns: all, then each domain."""
+    domains = list(measured["by_domain"])
+    lines = ["| figure | all | " + " | ".join(domains) + " |", "|---" * (len(domains) + 2) + "|"]
+    for label, key in DOMAIN_ROWS:
+        cells = [cell(measured["overall"][key])] + [cell(measured["by_domain"][d][key]) for d in domains]
+        if before:
+            cells[0] += f" (before {cell(before['overall'][key])})"
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for kind, value in measured["false_assertion_by_kind"].items():
+        cells = [cell(value)] + [cell(measured["by_domain"][d]["false_assertion_by_kind"][kind]) for d in domains]
+        if before:
+            cells[0] += f" (before {cell(before['false_assertion_by_kind'][kind])})"
+        lines.append(f"| false assertions, {kind.replace('_', '-')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def reliability_table(measured: dict) -> str:
+    lines = ["| confidence | questions | mean confidence | first cited sentence holds the answer | |", "|---|---|---|---|---|"]
+    for b in measured["reliability"]:
+        bar = "█" * round(20 * b["holds_answer"])
+        lines.append(f"| {b['bin']} | {b['questions']} | {b['mean_confidence']:.3f} | {b['holds_answer']:.3f} | `{bar:<20}` |")
+    return "\n".join(lines)
 
 
 def run(data_dir: Path, split: str, encoder, reader, seed: int = 13, per_domain: int | None = None, log=print) -> dict:
     """Index the split's mix in a scratch folder, answer every question with the reader's calibration, measure."""
-    from assistant.training.calibrate import decide_all, measure, run_mix
-    from assistant.training.mix import QUESTIONS_PER_DOMAIN, build_mix, proportions, read_rows
-
     mix, documents = build_mix(read_rows(data_dir), split, seed, per_domain or QUESTIONS_PER_DOMAIN)
     with tempfile.TemporaryDirectory() as scratch:
         examples, answerer = run_mix(mix, documents, encoder, reader, Path(scratch) / split, log)
@@ -25,8 +229,6 @@ def run(data_dir: Path, split: str, encoder, reader, seed: int = 13, per_domain:
 
 
 def table(measured: dict) -> str:
-    from assistant.training.card import domain_table, mix_table
-
     mix = mix_table(measured["mix"])
     counts = f"questions per domain and kind:\n{mix}"
     return f"{counts}\n\n{domain_table(measured)}\n\nECE (expected calibration error) {measured['ece']:.3f}"

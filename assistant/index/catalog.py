@@ -10,7 +10,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from assistant.index.database import Database
-from assistant.ingest.chunking import indexed_text
+
+INDEXED_TEXT = "title+chunk"  # recorded in the index: how chunk texts were turned into what is embedded
+
+
+def indexed_text(title: str, chunk: str) -> str:
+    """What is embedded and BM25-indexed for a chunk: its text, headed by the document's title when it lacks it.
+
+    A passage deep in a document rarely names what the document is about; with the title it can
+    be found by it (SciFact train nDCG@10, README). Citations still point at the chunk's own span.
+    """
+    return chunk if not title or chunk.startswith(title) else f"{title}\n{chunk}"
+
 
 DOCUMENT_COLUMNS = "doc_id, path, title, sha256, n_chunks, indexed_at, encoding"
 

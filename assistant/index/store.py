@@ -18,12 +18,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from assistant.index.catalog import Catalog
+from assistant.index.catalog import INDEXED_TEXT, Catalog
 from assistant.index.database import open_database
 from assistant.index.lexical import Bm25Files, Bm25InDatabase, Bm25Index
 from assistant.index.lock import IndexLockedError, write_lock
 from assistant.index.vectors import VectorIndex
-from assistant.ingest.chunking import INDEXED_TEXT
 from assistant.settings import Settings
 
 

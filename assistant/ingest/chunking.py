@@ -15,18 +15,6 @@ class Chunk:
     text: str
 
 
-INDEXED_TEXT = "title+chunk"  # recorded in the index: how chunk texts were turned into what is embedded
-
-
-def indexed_text(title: str, chunk: str) -> str:
-    """What is embedded and BM25-indexed for a chunk: its text, headed by the document's title when it lacks it.
-
-    A passage deep in a document rarely names what the document is about; with the title it can
-    be found by it (SciFact train nDCG@10, README). Citations still point at the chunk's own span.
-    """
-    return chunk if not title or chunk.startswith(title) else f"{title}\n{chunk}"
-
-
 @lru_cache(maxsize=4)
 def _splitter(model_path: Path, chunk_size: int, chunk_overlap: int):
     from llama_index.core.node_parser import SentenceSplitter

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.index.catalog import DocumentRecord, chunk_id
+from assistant.index.catalog import DocumentRecord, chunk_id, indexed_text
 from assistant.index.embedding import BULK_MIN_BATCH, Encoder
 from assistant.index.lock import write_lock
 from assistant.index.store import Index
-from assistant.ingest.chunking import Chunk, chunk_text, indexed_text
+from assistant.ingest.chunking import Chunk, chunk_text
 from assistant.ingest.loaders import LoadError, load_document
 from assistant.settings import SUPPORTED_SUFFIXES, Settings
 

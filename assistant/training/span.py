@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from assistant.training.splits import document_key, split_of
+from assistant.datasets.splits import document_key, split_of
 
 UNANSWERABLE_SHARE = 0.25  # answerable questions also asked of another paragraph of their document without the answer
 NAME_SWAP_SHARE = 0.15  # answerable questions with a name from their passage also asked of another name
@@ -266,8 +266,8 @@ def run(
     reader's weights (a run's ``model`` folder) to start from instead of the bundled MiniLM."""
     from transformers import AutoTokenizer
 
+    from assistant.datasets.splits import read_rows
     from assistant.settings import bundled_model_path
-    from assistant.training.mix import read_rows
 
     max_questions = sample or max_questions
     rows = focused_rows(training_rows(read_rows(data_dir), recipe.seed, max_questions), recipe)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answering.reader import MODEL_FILE, READER_DIR, Reader
+from assistant.answering.model_files import MODEL_FILE, READER_DIR
+from assistant.answering.reader import Reader
 from assistant.answering.span_reader import SPAN_READER_DIR, SpanReader
 from assistant.text_analysis import sentence_spans, terms
 

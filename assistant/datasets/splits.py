@@ -8,6 +8,7 @@ document, a tenth each.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -39,6 +40,14 @@ def split_of(row: dict) -> str:
     return "train"
 
 
+def read_rows(data_dir: Path) -> list[dict]:
+    rows = []
+    for name in ("span_qa.jsonl.gz", "span_qa_extra.jsonl.gz"):
+        with gzip.open(data_dir / name, "rt", encoding="utf-8") as handle:
+            rows += [json.loads(line) for line in handle]
+    return rows
+
+
 def write_squad(rows: list[dict], path: Path) -> None:
     """Flattened rows back into a SQuAD 2.0 file, one paragraph per context (for `assistant eval squad`)."""
     articles: dict[str, dict[str, list[dict]]] = {}
@@ -53,10 +62,8 @@ def write_squad(rows: list[dict], path: Path) -> None:
     path.write_text(json.dumps({"version": "v2.0", "data": data}, ensure_ascii=False), encoding="utf-8")
 
 
-if __name__ == "__main__":  # python -m assistant.training.splits ../shared/training test squad2 OUT.json
+if __name__ == "__main__":  # python -m assistant.datasets.splits ../shared/training test squad2 OUT.json
     import sys
-
-    from assistant.training.mix import read_rows
 
     data_dir, split, prefix, out = sys.argv[1:5]
     chosen = [r for r in read_rows(Path(data_dir)) if split_of(r) == split and r["dataset"].startswith(prefix)]

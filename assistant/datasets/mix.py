@@ -24,15 +24,13 @@ each question is answered from the passages the assistant would actually retriev
 
 from __future__ import annotations
 
-import gzip
-import json
 import random
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.training.splits import document_key, split_of
+from assistant.datasets.splits import document_key, split_of
 
 KINDS = ("answerable", "same_document", "off_topic", "near_miss")
 PROPORTIONS = {"answerable": 0.50, "same_document": 0.25, "off_topic": 0.15, "near_miss": 0.10}
@@ -66,14 +64,6 @@ class MixQuestion:
     def holds_answer(self, text: str) -> bool:
         """Only an answerable question's answer counts: every other kind has none to hold."""
         return self.kind == "answerable" and any(a.lower() in text.lower() for a in self.answers)
-
-
-def read_rows(data_dir: Path) -> list[dict]:
-    rows = []
-    for name in ("span_qa.jsonl.gz", "span_qa_extra.jsonl.gz"):
-        with gzip.open(data_dir / name, "rt", encoding="utf-8") as handle:
-            rows += [json.loads(line) for line in handle]
-    return rows
 
 
 def build_mix(
