@@ -36,7 +36,7 @@ def load_document(path: Path) -> LoadedDocument:
 
     encoding = ""
     if suffix in (".txt", ".md"):
-        text, encoding = _decode_plain_text(raw)
+        text, encoding = decode_plain_text(raw)
     else:
         text = _load_with_llama_index(path, suffix)
 
@@ -47,7 +47,7 @@ def load_document(path: Path) -> LoadedDocument:
     return LoadedDocument(text=text, title=_title(text, path), encoding=encoding)
 
 
-def _decode_plain_text(raw: bytes) -> tuple[str, str]:
+def decode_plain_text(raw: bytes) -> tuple[str, str]:
     """The text and the encoding it was decoded with: UTF-8 when it is valid UTF-8, else what charset-normalizer
     detects (Latin-1, Windows-1252, UTF-16 with its BOM, ...). Not llama-index's flat-file reader: it drops
     undecodable bytes silently."""

@@ -11,6 +11,7 @@ import zipfile
 from io import BytesIO
 from pathlib import Path
 
+from assistant.ingest.loaders import LoadError, decode_plain_text
 from assistant.settings import SUPPORTED_SUFFIXES
 
 
@@ -54,12 +55,10 @@ def _content_problem(suffix: str, data: bytes) -> str | None:
                 return None if "word/document.xml" in archive.namelist() else "not a Word document (no word/document.xml)"
         except zipfile.BadZipFile:
             return "not a Word document (not a zip archive)"
-    if b"\x00" in data:
-        return "binary content in a text file"
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return "not UTF-8 text"
+        text, _ = decode_plain_text(data)  # as ingest reads it: UTF-8, else the detected encoding
+    except LoadError as exc:
+        return str(exc)
     if suffix == ".html" and not re.search(r"<\s*(html|body|p|div|h[1-6]|!doctype)\b", text[:5000], re.I):
         return "no HTML markup found"
     return None
