@@ -13,10 +13,25 @@ import signal
 import sys
 from pathlib import Path
 
-EXIT_USAGE, EXIT_NO_INDEX, EXIT_MISMATCH, EXIT_LOCKED, EXIT_READER, EXIT_UNAVAILABLE = 2, 3, 4, 5, 6, 7
+from assistant.settings import LLM_BACKENDS
+
+EXIT_USAGE = 2  # the other codes are the errors' own (assistant/errors.py)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="assistant", description="Ask questions about your documents, offline, with checked citations."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_use_commands(commands, common)
+    _add_eval_command(commands, common)
+    _add_train_command(commands, common)
+    return parser
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """The flags every command takes: where the index lives, the models, retrieval, the LLM."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--corpus", type=Path, help="corpus folder (ASSISTANT_CORPUS_DIR, default corpus/)")
     common.add_argument("--index", type=Path, help="index folder (ASSISTANT_INDEX_DIR, default index/)")
@@ -29,18 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--chunk-overlap", type=int, help="chunk overlap in word pieces (ASSISTANT_CHUNK_OVERLAP)")
     common.add_argument("--reader", type=Path, help="reader model folder (ASSISTANT_READER_PATH, default: the shipped one)")
     common.add_argument("--top-k", type=int, help="passages retrieved per question (ASSISTANT_TOP_K)")
-    common.add_argument("--llm", choices=["none", "openai", "ollama", "llama-cpp"], help="LLM backend (ASSISTANT_LLM)")
+    common.add_argument("--llm", choices=LLM_BACKENDS, help="LLM backend (ASSISTANT_LLM)")
     common.add_argument("--llm-url", help="LLM endpoint, e.g. http://127.0.0.1:8080/v1 (ASSISTANT_LLM_URL)")
     common.add_argument("--llm-model", help="model name, or a .gguf path for llama-cpp (ASSISTANT_LLM_MODEL)")
     common.add_argument("--strict", action="store_true", default=None, help="drop unsupported sentences (ASSISTANT_LLM_STRICT)")
     common.add_argument("--mode", choices=["extractive", "generative"], help="answerer (default: generative if an LLM is set)")
     common.add_argument("--verbose", action="store_true", help="show the libraries' log lines on stderr (hidden otherwise)")
+    return common
 
-    parser = argparse.ArgumentParser(
-        prog="assistant", description="Ask questions about your documents, offline, with checked citations."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
 
+def _add_use_commands(commands, common: argparse.ArgumentParser) -> None:
+    """serve, ingest, ask, chat, status, delete, migrate: what a user runs day to day."""
     serve = commands.add_parser("serve", parents=[common], help="index the corpus, then serve the chat and the /v1 API")
     serve.add_argument("--host", help="address to bind (ASSISTANT_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (ASSISTANT_PORT, default 7860)")
@@ -67,7 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
         "delete", parents=[common], help="remove documents from the index (and from the corpus folder, if they live there)"
     )
     delete.add_argument("documents", nargs="+", help="a file path or a document id (see `assistant status --documents`)")
+    commands.add_parser(
+        "migrate",
+        parents=[common],
+        help="copy the embedded index (--index) into PostgreSQL (--database-url) and a Chroma server (--chroma-url)",
+    )
 
+
+def _add_eval_command(commands, common: argparse.ArgumentParser) -> None:
     evaluate = commands.add_parser(
         "eval",
         parents=[common],
@@ -89,11 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--split", default="test", help="beir: qrels split; mix: test or validation (default test)")
     evaluate.add_argument("--tune", action="store_true", help="beir: also sweep the fusion parameters (use on train)")
-    commands.add_parser(
-        "migrate",
-        parents=[common],
-        help="copy the embedded index (--index) into PostgreSQL (--database-url) and a Chroma server (--chroma-url)",
-    )
+
+
+def _add_train_command(commands, common: argparse.ArgumentParser) -> None:
     train = commands.add_parser(
         "train-reader", parents=[common], help="train the reader (ASSISTANT_READER: span or sentence) and its calibration"
     )
@@ -116,7 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", type=Path, help="keep the fine-tuned weights here; reused when present (span reader: resumed from)"
     )
     train.add_argument("--no-quantize", action="store_true", help="ship fp32 instead of int8 weights")
-    return parser
 
 
 def settings_from(args: argparse.Namespace):
@@ -157,32 +175,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `assistant ask ... | head` ends quietly
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
-    from assistant.answering.llm import LLMError
-    from assistant.answering.model_files import ReaderError
+    from assistant.errors import AssistantError
     from assistant.facade import Assistant
-    from assistant.index.database import IndexUnavailableError
-    from assistant.index.lock import IndexLockedError
-    from assistant.index.store import IndexMismatchError, NoIndexError
 
     assistant = Assistant(settings_from(args))
     try:
         return COMMANDS[args.command](assistant, args)
-    except NoIndexError as exc:
-        print(f"assistant: {exc}. Build it first: assistant ingest {assistant.settings.corpus_dir}", file=sys.stderr)
-        return EXIT_NO_INDEX
-    except IndexMismatchError as exc:
+    except AssistantError as exc:  # each says what to do; its class says the exit code (module docstring)
         print(f"assistant: {exc}", file=sys.stderr)
-        return EXIT_MISMATCH
-    except IndexLockedError as exc:
-        print(f"assistant: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
-    except ReaderError as exc:
-        print(f"assistant: {exc}", file=sys.stderr)
-        return EXIT_READER
-    except IndexUnavailableError as exc:
-        print(f"assistant: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    except (LLMError, ValueError) as exc:
+        return exc.exit_code
+    except ValueError as exc:  # a setting or an argument that cannot be used
         print(f"assistant: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -282,15 +284,11 @@ def cmd_status(assistant, args) -> int:
 
 
 def cmd_migrate(assistant, args) -> int:
-    from assistant.index.migrate import MigrationError, migrate
+    from assistant.index.migrate import migrate
 
     target = assistant.settings
     source = target.model_copy(update={"database_url": None, "chroma_url": None})
-    try:
-        report = migrate(source, target, progress=lambda done, total: print(f"vectors {done}/{total}", file=sys.stderr))
-    except MigrationError as exc:
-        print(f"assistant: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    report = migrate(source, target, progress=lambda done, total: print(f"vectors {done}/{total}", file=sys.stderr))
     print(report.summary())
     return 0
 

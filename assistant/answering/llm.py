@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 
-from assistant.settings import Settings
+from assistant.errors import AssistantError
+from assistant.settings import LLM_BACKENDS, Settings
 
-BACKENDS = ("openai", "ollama", "llama-cpp")
 
-
-class LLMError(Exception):
+class LLMError(AssistantError):
     """The LLM could not be reached or gave no usable answer; the message says which and why."""
+
+    exit_code, http_status, code = 2, 502, "llm_error"
 
 
 def make_llm(settings: Settings):
@@ -65,7 +66,7 @@ def make_llm(settings: Settings):
             context_window=settings.llm_context_window,
             verbose=False,
         )
-    raise LLMError(f"unknown LLM backend {kind!r}; choose one of {', '.join(BACKENDS)}")
+    raise LLMError(f"unknown LLM backend {kind!r}; choose one of {', '.join(LLM_BACKENDS[1:])}")
 
 
 def describe(settings: Settings) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from assistant.answering.calibration import Calibration
+from assistant.errors import AssistantError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 READER_DIRS = {"span": MODELS_DIR / "span_reader", "sentence": MODELS_DIR / "reader"}  # the shipped one of each kind
@@ -16,8 +17,10 @@ READER_DIR = READER_DIRS["sentence"]
 MODEL_FILE, TOKENIZER_FILE, CALIBRATION_FILE = "model.onnx", "tokenizer.json", "calibration.json"
 
 
-class ReaderError(RuntimeError):
+class ReaderError(AssistantError, RuntimeError):
     """The reader's files are missing or unreadable; the message names the file and how to rebuild it."""
+
+    exit_code, http_status, code = 6, 503, "reader_unavailable"
 
 
 def load_model_files(folder: Path, threads: int, cache_dir: Path | None, rebuild: str):

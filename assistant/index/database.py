@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from assistant.errors import AssistantError
+
 # Each step brings the schema from version i to i + 1; a new version is a new step at the end, never an edit.
 MIGRATIONS: list[str] = [
     """
@@ -45,8 +47,10 @@ SCHEMA_VERSION = len(MIGRATIONS)
 SCHEMA_LOCK_KEY = 7_245_551  # a PostgreSQL advisory lock: hosts opening a new database at once create it once
 
 
-class IndexUnavailableError(Exception):
+class IndexUnavailableError(AssistantError):
     """A server holding part of the index (the catalog's PostgreSQL, the Chroma server) cannot be reached."""
+
+    exit_code, http_status, code = 7, 503, "index_unavailable"
 
 
 class Connection(Protocol):

@@ -14,11 +14,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from assistant.errors import AssistantError
+
 WRITE_LOCK_KEY = 7_245_552  # the advisory lock's number; database.SCHEMA_LOCK_KEY is its neighbour
 
 
-class IndexLockedError(Exception):
+class IndexLockedError(AssistantError):
     """Another process is writing to the index."""
+
+    exit_code, http_status, kind, code = 5, 409, "invalid_request_error", "index_locked"
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from assistant.errors import AssistantError
 from assistant.index.lexical import Bm25Files
 from assistant.index.lock import write_lock
 from assistant.index.store import Index
@@ -13,8 +14,10 @@ from assistant.settings import Settings
 PAGE = 2000  # vectors read and written per Chroma call
 
 
-class MigrationError(Exception):
+class MigrationError(AssistantError):
     """The target is not empty, or the copy does not match its source."""
+
+    exit_code, http_status, kind, code = 2, 400, "invalid_request_error", "migration_refused"
 
 
 @dataclass

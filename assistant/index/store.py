@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from assistant.errors import AssistantError
 from assistant.index.catalog import INDEXED_TEXT, Catalog
 from assistant.index.database import open_database
 from assistant.index.lexical import Bm25Files, Bm25InDatabase, Bm25Index
@@ -26,12 +27,16 @@ from assistant.index.vectors import VectorIndex
 from assistant.settings import Settings
 
 
-class NoIndexError(Exception):
+class NoIndexError(AssistantError):
     """There is no index yet at the configured location."""
 
+    exit_code, http_status, code = 3, 503, "no_index"
 
-class IndexMismatchError(Exception):
+
+class IndexMismatchError(AssistantError):
     """The index was built with another model or chunking than the settings ask for."""
+
+    exit_code, http_status, code = 4, 503, "index_mismatch"
 
 
 def has_index(settings: Settings) -> bool:
@@ -45,10 +50,10 @@ class Index:
     def __init__(self, settings: Settings, *, create: bool = False):
         self.settings = settings
         if not create and not has_index(settings):
-            raise NoIndexError(f"no index at {settings.index_dir}")
+            raise NoIndexError(f"no index at {settings.index_dir}. Build it first: assistant ingest {settings.corpus_dir}")
         database = open_database(settings.index_dir, settings.database_url)
         if not create and not database.exists():
-            raise NoIndexError(f"no index in {database.description}")
+            raise NoIndexError(f"no index in {database.description}. Build it first: assistant ingest {settings.corpus_dir}")
         self.catalog = Catalog(database)
         self.vectors = VectorIndex(settings)
         self.saved_bm25 = (

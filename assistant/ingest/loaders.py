@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.errors import AssistantError
 from assistant.settings import SUPPORTED_SUFFIXES
 
 # How much more "mess" (charset-normalizer's measure) a Windows-1252 reading may show than the detected one and
@@ -12,8 +13,10 @@ from assistant.settings import SUPPORTED_SUFFIXES
 WESTERN_SLACK = 0.1
 
 
-class LoadError(Exception):
+class LoadError(AssistantError):
     """A file that cannot be indexed; the message says why."""
+
+    exit_code, http_status, kind, code = 2, 400, "invalid_request_error", "unreadable_file"
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,15 @@ import zipfile
 from io import BytesIO
 from pathlib import Path
 
+from assistant.errors import AssistantError
 from assistant.ingest.loaders import LoadError, decode_plain_text
 from assistant.settings import SUPPORTED_SUFFIXES
 
 
-class UploadError(Exception):
+class UploadError(AssistantError):
     """An upload we refuse; the message says why."""
+
+    exit_code, http_status, kind, code = 2, 400, "invalid_request_error", "upload_refused"
 
 
 def safe_name(name: str) -> str:

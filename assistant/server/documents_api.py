@@ -10,9 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from assistant.errors import AssistantError
 from assistant.facade import Assistant
-from assistant.index.database import IndexUnavailableError
-from assistant.index.lock import IndexLockedError
 from assistant.server.openai_api import ApiError, check_api_key, read_body
 
 
@@ -28,11 +27,9 @@ def create_router(assistant: Assistant, api_key: str | None) -> APIRouter:
             return await run_in_threadpool(work)
         except ApiError as exc:
             return exc.response()
-        except IndexLockedError as exc:
-            return ApiError(409, str(exc), "index_locked").response()
-        except IndexUnavailableError as exc:
-            return ApiError(503, str(exc), kind="server_error").response()
-        except Exception as exc:  # noqa: BLE001 -- whatever broke, in the API's error shape rather than a bare 500
+        except AssistantError as exc:  # a refused upload, the index locked or unreachable: the status its class states
+            return ApiError.of(exc).response()
+        except Exception as exc:  # noqa: BLE001 -- a fault of ours, still in the API's error shape
             return ApiError(500, f"{type(exc).__name__}: {exc}", kind="server_error").response()
 
     @router.get("")
@@ -41,8 +38,6 @@ def create_router(assistant: Assistant, api_key: str | None) -> APIRouter:
 
     @router.post("")
     async def upload(request: Request, name: str):
-        from assistant.ingest.uploads import UploadError
-
         limit = int(assistant.settings.max_upload_mb * 1e6)
         try:
             check_api_key(request, api_key)  # before a byte of the body is read
@@ -51,10 +46,7 @@ def create_router(assistant: Assistant, api_key: str | None) -> APIRouter:
             return exc.response()
 
         def work():
-            try:
-                report = assistant.upload(name, data)
-            except UploadError as exc:
-                raise ApiError(400, str(exc), "upload_refused", "name") from None
+            report = assistant.upload(name, data)
             added = {doc.path: doc for doc in assistant.documents()}
             return {"data": [record(added[path]) for path in report.added + report.updated if path in added]}
 

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
+from assistant.errors import AssistantError
 from assistant.facade import Assistant
 from assistant.server.api_models import AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice, ModelCard, ModelList
 
@@ -35,6 +36,11 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.message, self.code, self.param = status, message, code, param
         self.kind = kind or ("authentication_error" if status == 401 else "invalid_request_error")
+
+    @classmethod
+    def of(cls, error: AssistantError) -> ApiError:
+        """A stage's error with the status and type its class states (assistant/errors.py)."""
+        return cls(error.http_status, str(error), error.code, kind=error.kind)
 
     def response(self) -> JSONResponse:
         body = {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
@@ -142,10 +148,12 @@ def create_router(assistant: Assistant, api_key: str | None = None) -> APIRouter
 
         try:
             answer = await run_in_threadpool(assistant.ask, question, history, None, models[model])
+        except AssistantError as exc:  # no index, a missing reader, a server down, an LLM failure without fallback
+            return ApiError.of(exc).response()
         except ValueError as exc:  # e.g. a question over the length limit
             return ApiError(400, str(exc), param="messages").response()
-        except Exception as exc:  # no index, a missing reader, an LLM failure without fallback: say so, no traceback
-            return ApiError(503, f"the assistant cannot answer now: {exc}", kind="server_error").response()
+        except Exception as exc:  # noqa: BLE001 -- a fault of ours: a 500 in the API's shape, not a traceback
+            return ApiError(500, f"{type(exc).__name__}: {exc}", kind="server_error").response()
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         usage = token_usage(assistant, models[model], [*history, {"content": question}], answer.answer)

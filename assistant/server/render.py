@@ -1,0 +1,123 @@
+"""How an answer and the index are shown on the chat page: the badge, the answer's Markdown with its [n]
+links, the source cards, the document viewer with the cited characters marked, the documents table."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime
+from pathlib import Path
+
+from assistant.answering.answer import REFUSAL, Answer, marked
+from assistant.facade import Assistant
+
+VIEWER_WINDOW = 20_000  # characters shown either side of a cited span in the document viewer
+
+
+def text_of(content) -> str:
+    """Gradio may hand a message's content as a string or as a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+    return str(content or "")
+
+
+def plain_turns(history: list[dict] | None) -> list[dict]:
+    return [{"role": turn["role"], "content": text_of(turn["content"])} for turn in history or []]
+
+
+BADGES = {
+    "answered": "✅ **Answered**",
+    "not_stated": "⚠️ **Not stated directly**",
+    "not_found": "⛔ **Not in the documents**",
+}
+
+
+def badge(answer: Answer) -> str:
+    confidence = "" if answer.confidence is None else f" · confidence {answer.confidence:.2f}"
+    return f'<span class="badge {answer.outcome}">{BADGES.get(answer.outcome, answer.outcome)}{confidence}</span>'
+
+
+def as_markdown(answer: Answer, show_scores: bool = False) -> str:
+    """The chat message: an outcome badge, then the answer with each [n] linking to its source card, or the refusal."""
+    notice = f"\n\n*ℹ {answer.notice}*" if answer.notice else ""
+    if answer.outcome == "not_found":
+        return f"{badge(answer)}\n\n{REFUSAL} The closest passages are listed beside the chat as related reading.{notice}"
+    text = re.sub(r"\[(\d+)\]", r"[[\1]](#source-\1)", marked(answer))
+    notes = []
+    for sentence in answer.sentences:
+        if sentence.verdict not in ("supported", "quoted"):
+            why = "cites no source" if sentence.verdict == "uncited" else f"not supported by its source ({sentence.support:.2f})"
+            notes.append(f"⚠ {why}: {sentence.text[:100]}")
+    if show_scores:
+        notes.append(f"term evidence {answer.evidence:.2f}")
+    return f"{badge(answer)}\n\n" + text + ("\n\n" + "\n\n".join(f"*{n}*" for n in notes) if notes else "") + notice
+
+
+def _shown(answer: dict) -> tuple[str, list[dict]]:
+    """Which list the cards show: the cited sentences, or (a refusal) the related passages."""
+    return ("cited", answer["citations"]) if answer["citations"] else ("related", answer["related"])
+
+
+def source_cards(answer: dict | None, show_scores: bool = False) -> str:
+    """The cited sources (or, for a refusal, the related passages) as HTML cards with anchors."""
+    if not answer:
+        return "<p><em>Sources of the latest answer appear here.</em></p>"
+    kind, items = _shown(answer)
+    related = kind == "related"
+    head = {
+        "not_found": "<p><strong>Related passages</strong> (nothing in the documents answers the question)</p>",
+        "not_stated": "<p><strong>Closest passages</strong> (they do not state the answer directly)</p>",
+    }.get(answer.get("outcome", ""), "")
+    cards = []
+    for c in items:
+        score = f" · support {c['support']:.2f}" if show_scores and not related else ""
+        css = "source-card" + (" unsupported" if not related and c["support"] < 0.8 else "")
+        cards.append(
+            f'<div class="{css}" id="source-{c["n"]}"><strong>[{c["n"]}] {html.escape(c["title"])}</strong><br>'
+            f"<code>{html.escape(Path(c['path']).name)}</code> · characters {c['start']}–{c['end']}{score}"
+            f"<blockquote>{html.escape(c['quote'])}</blockquote></div>"
+        )
+    return head + "".join(cards)
+
+
+def source_choices(answer: dict | None) -> list[tuple[str, str]]:
+    if not answer:
+        return []
+    kind, items = _shown(answer)
+    return [(f"[{c['n']}] {c['title'][:60]}", f"{kind}:{c['n']}") for c in items]
+
+
+def viewer_html(assistant: Assistant, answer: dict | None, choice: str | None) -> str:
+    """The chosen source's document, its cited characters highlighted; only indexed documents are shown."""
+    if not answer or not choice:
+        return ""
+    kind, n = choice.split(":")
+    items = answer["related"] if kind == "related" else answer["citations"]
+    citation = next((c for c in items if str(c["n"]) == n), None)
+    found = assistant.document(citation["doc_id"]) if citation else None
+    if found is None:
+        return "<p>This document is no longer in the index.</p>"
+    record, text = found
+    start, end = citation["start"], citation["end"]
+    lo, hi = max(0, start - VIEWER_WINDOW), min(len(text), end + VIEWER_WINDOW)
+    before = ("…" if lo else "") + html.escape(text[lo:start])
+    after = html.escape(text[end:hi]) + ("…" if hi < len(text) else "")
+    return (
+        f"<p><strong>{html.escape(record.title)}</strong><br><code>{html.escape(record.path)}</code> · "
+        f"characters {start}–{end} of {len(text)}</p>"
+        f'<div class="doc">{before}<mark>{html.escape(text[start:end])}</mark>{after}</div>'
+    )
+
+
+def documents_table(assistant: Assistant) -> list[list]:
+    return [
+        [d.title, Path(d.path).name, d.n_chunks, datetime.fromtimestamp(d.indexed_at).strftime("%Y-%m-%d %H:%M")]
+        for d in assistant.documents()
+    ]
+
+
+def status_markdown(assistant: Assistant) -> str:
+    s = assistant.status()
+    return f"**{s['documents']}** documents · **{s['chunks']}** chunks · model `{s['model']}` · index `{s['index']}`"
