@@ -335,8 +335,9 @@ def _eval_squad(assistant, args) -> int:
     except (ValueError, KeyError, TypeError) as exc:
         print(f"assistant: {args.file} is not a SQuAD-format file ({exc})", file=sys.stderr)
         return EXIT_USAGE
-    predictions, no_answer, best_guess = squad.predict(rows, assistant.encoder, assistant.reader)
-    figures = squad.score(rows, predictions, no_answer, best_guess)
+    outcomes: dict[str, str] = {}
+    predictions, no_answer, best_guess = squad.predict(rows, assistant.encoder, assistant.reader, outcomes=outcomes)
+    figures = squad.score(rows, predictions, no_answer, best_guess) | squad.claims(rows, outcomes)
     print("\n".join(f"{key:20} {value}" for key, value in figures.items()))
     if args.json_out:
         args.json_out.write_text(json.dumps(figures, indent=1))
@@ -411,7 +412,12 @@ def cmd_train_reader(assistant, args) -> int:
     return 0
 
 
-OUTCOME_LABELS = {"answered": "answered", "not_stated": "not stated directly", "not_found": "not in the documents"}
+OUTCOME_LABELS = {
+    "answered": "answered",
+    "uncertain": "uncertain",
+    "not_stated": "not stated directly",
+    "not_found": "not in the documents",
+}
 
 
 def format_answer(answer) -> str:

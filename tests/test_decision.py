@@ -54,7 +54,12 @@ def test_the_mixes_hold_every_kind_in_the_stated_proportions_from_held_out_docum
             counts = Counter(q.kind for q in mix if q.domain == domain)
             shares = PROPORTIONS if domain == "wikipedia" else PROPORTIONS_WITHOUT_NEAR_MISSES
             for kind, share in shares.items():
-                assert counts[kind] == round(share * 200), (domain, kind, counts)
+                if kind in ("same_type", "same_document"):  # a question with no same-type distractor is same-document
+                    assert counts[kind] <= round((shares["same_type"] + shares["same_document"]) * 200), (domain, counts)
+                else:
+                    assert counts[kind] == round(share * 200), (domain, kind, counts)
+            assert counts["same_type"] + counts["same_document"] == round((shares["same_type"] + shares["same_document"]) * 200)
+        assert sum(q.kind == "same_type" for q in mix) >= 60  # Wikipedia, reviews and NQ documents have distractors
     assert build_mix(rows, "test", seed=13, per_domain=200)[0] == test  # deterministic for a seed
 
 
@@ -62,17 +67,23 @@ def test_the_mixes_hold_every_kind_in_the_stated_proportions_from_held_out_docum
 def test_each_kind_reads_what_it_should_through_the_real_index(rows, encoder, reader, tmp_path):
     mix, documents = build_mix(rows, "validation", seed=13, per_domain=8)
     examples, _ = run_mix(mix, documents, encoder, reader, tmp_path, log=lambda line: None)
-    assert {e.question.kind for e in examples} == {"answerable", "same_document", "off_topic", "near_miss"}
+    assert {e.question.kind for e in examples} == {"answerable", "same_document", "same_type", "off_topic", "near_miss"}
     for example in examples:
         question = example.question
         files_read = {Path(c.passage.record.path).name for c in example.candidates}
         passages = [c.passage.record.text.lower() for c in example.candidates]
         assert any(c.reader_logit > -10 for c in example.candidates)  # the reader read them
-        if question.kind in ("same_document", "off_topic"):  # the answer is never there to read
+        if question.kind in ("same_document", "same_type", "off_topic"):  # the answer is never there to read
             assert not any(a.lower() in p for a in question.answers for p in passages), question.question
         if question.kind == "same_document":  # the topic is: its own document, less the answer's passages
             assert files_read == {file_name(question.document)}
         if question.kind == "off_topic":
             assert file_name(question.document) not in files_read
+        if question.kind == "same_type":  # only the distractor paragraph of its own document, which has a thing of the type
+            assert files_read == {file_name(question.document)}
+            for candidate in example.candidates:
+                record = candidate.passage.record
+                at = record.document_text.find(question.distractor)
+                assert at >= 0 and record.start < at + len(question.distractor) and at < record.end, question.question
     answerable = [e for e in examples if e.question.kind == "answerable"]
     assert sum(any(e.question.holds_answer(c.text) for c in e.candidates) for e in answerable) >= len(answerable) / 2

@@ -171,4 +171,4 @@ def test_the_training_command_runs_end_to_end_on_a_tiny_sample(tmp_path, seed_as
         capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "ASSISTANT_READER": "span"},
     )  # fmt: skip
     assert asked.returncode == 0, asked.stderr
-    assert json.loads(asked.stdout)["outcome"] in ("answered", "not_stated", "not_found")
+    assert json.loads(asked.stdout)["outcome"] in ("answered", "uncertain", "not_stated", "not_found")

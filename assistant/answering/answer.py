@@ -10,6 +10,11 @@ REFUSAL = "The corpus does not answer this question."
 NOT_STATED = "The documents do not state this directly."
 
 
+def uncertain_lead(confidence: float) -> str:
+    """How an answer that is neither asserted nor denied begins: it says how sure it is, and claims nothing."""
+    return f"The documents may answer this (confidence {confidence:.2f}):"
+
+
 def not_english(language: str) -> str:
     """What a question the models cannot read is told: no claim either way about the documents."""
     return (
@@ -63,10 +68,10 @@ class Answer:
     retrieved: list[dict] = field(default_factory=list)  # the passages retrieved, best first (set by the service)
     mode: str = "extractive"  # or "generative"
     notice: str | None = None  # e.g. why a generative answer fell back to the extractive answerer
-    outcome: str = ""  # "answered", "not_stated" or "not_found"; derived from abstained when not given
+    outcome: str = ""  # "answered", "uncertain", "not_stated" or "not_found"; derived from abstained when not given
     confidence: float | None = None  # calibrated probability that the best sentence states the answer
     passage_scores: dict[str, float] = field(default_factory=dict, repr=False)  # chunk id -> its best sentence's probability
-    answer_span: AnswerSpan | None = None  # set when the outcome is "answered" by the span reader
+    answer_span: AnswerSpan | None = None  # the span reader's answer words, when "answered" or "uncertain"
 
     def __post_init__(self):
         if not self.outcome:

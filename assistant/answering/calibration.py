@@ -5,6 +5,11 @@ tests/evalsets), over the features defined here:
 
 - ``answer``: the probability that a sentence states the answer (reported as ``confidence``);
 - ``related``: the probability that the retrieved passages are about the question at all.
+
+Three thresholds over them make four outcomes, each a claim whose precision is measured on the mixes:
+``answered`` (confidence at or above ``answer_threshold``), ``uncertain`` (between it and
+``absent_threshold``: the best candidate shown as a possible answer), ``not_stated`` (below
+``absent_threshold``) and ``not_found`` (relatedness below ``related_threshold``).
 """
 
 from __future__ import annotations
@@ -42,11 +47,22 @@ class Calibration:
     related: Logistic
     answer_threshold: float  # confidence at or above which the answer is stated
     related_threshold: float  # below this, nothing in the documents is about the question
+    # Below this confidence (and related), "the documents do not state this"; between it and the answer threshold
+    # the best candidate is shown as a possible answer, claiming neither way. None: a calibration from before the
+    # uncertain outcome, which said "not stated" for everything under the answer threshold.
+    absent_threshold: float | None = None
+
+    @property
+    def absence_threshold(self) -> float:
+        return self.answer_threshold if self.absent_threshold is None else self.absent_threshold
 
     @classmethod
     def load(cls, path: Path) -> Calibration:
         data = json.loads(path.read_text())
-        return cls(Logistic(**data["answer"]), Logistic(**data["related"]), data["answer_threshold"], data["related_threshold"])
+        return cls(
+            Logistic(**data["answer"]), Logistic(**data["related"]), data["answer_threshold"], data["related_threshold"],
+            data.get("absent_threshold"),
+        )  # fmt: skip
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1))

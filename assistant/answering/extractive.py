@@ -4,11 +4,13 @@ A trained reader scores the sentences of the retrieved passages against the ques
 reader (span_reader.py, the default) reads each passage whole and gives a sentence the score of the
 best answer span inside it, and names those words; the sentence scorer (reader.py) scores sentences
 one by one. The calibration weighs that score with the term evidence computed here and gives each
-sentence a probability of stating the answer. Three outcomes:
+sentence a probability of stating the answer. Four outcomes, each a claim whose precision is measured:
 
 - ``answered``: the best sentences, each cited by its exact character span, the answer's words marked;
-- ``not_stated``: the passages are about the question but do not state the answer; the closest
-  sentences are quoted, cited, and the answer says plainly that they do not state it;
+- ``uncertain``: not sure enough to assert, not low enough to deny: the best sentence is shown as a
+  possible answer (its words marked) with the confidence, then the next candidate; no claim either way;
+- ``not_stated``: the passages are about the question but, with a confidence this low, do not state
+  the answer; the closest sentences are quoted, cited, and the answer says so;
 - ``not_found``: nothing retrieved is about the question (the refusal).
 """
 
@@ -19,7 +21,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from assistant.answering.answer import NOT_STATED, REFUSAL, Answer, AnswerSentence, AnswerSpan, Citation, cite
+from assistant.answering.answer import NOT_STATED, REFUSAL, Answer, AnswerSentence, AnswerSpan, Citation, cite, uncertain_lead
 from assistant.answering.calibration import answer_features, related_features
 from assistant.answering.candidate import UNREAD_LOGIT, Candidate
 from assistant.answering.reader import Reader
@@ -135,31 +137,33 @@ class ExtractiveAnswerer:
                     chosen.append(candidate)
             citations, sentences = self._cite(chosen, quoted=False)
             text = " ".join(f"{s.text} [{s.cites[0]}]" for s in sentences)
-            span = None
-            if best.answer_span is not None:
-                start, end = best.answer_span
-                span = AnswerSpan(best.passage.record.document_text[start:end], start, end, 1, best.passage.record.doc_id)
             return Answer(
                 question, text, False, sentences, citations, [], evidence, outcome="answered", confidence=confidence,
-                answer_span=span,
+                answer_span=self._span(best),
             )  # fmt: skip
 
-        if candidates and calibration.related.probability(related_features(candidates)) >= calibration.related_threshold:
-            closest = []
-            for candidate in candidates:
-                if len(closest) < QUOTED_PASSAGES and not any(_near_duplicate(candidate.text, c.text) for c in closest):
-                    closest.append(candidate)
-            citations, sentences = self._cite(closest, quoted=True)
-            label = "The closest passage:" if len(sentences) == 1 else "The closest passages:"
-            quotes = " ".join(f"\u201c{s.text}\u201d [{s.cites[0]}]" for s in sentences)
-            related = self._related(candidates, exclude={c.passage.record.chunk_id for c in closest})
+        related = calibration.related.probability(related_features(candidates)) if candidates else 0.0
+        if not candidates or related < calibration.related_threshold:
             return Answer(
-                question, f"{NOT_STATED} {label} {quotes}", True, sentences, citations, related, evidence,
+                question, REFUSAL, True, [], [], self._related(candidates), evidence, outcome="not_found", confidence=confidence
+            )  # fmt: skip
+        closest = []
+        for candidate in candidates:
+            if len(closest) < QUOTED_PASSAGES and not any(_near_duplicate(candidate.text, c.text) for c in closest):
+                closest.append(candidate)
+        citations, sentences = self._cite(closest, quoted=True)
+        quotes = " ".join(f"\u201c{s.text}\u201d [{s.cites[0]}]" for s in sentences)
+        related_passages = self._related(candidates, exclude={c.passage.record.chunk_id for c in closest})
+        if confidence < calibration.absence_threshold:
+            label = "The closest passage:" if len(sentences) == 1 else "The closest passages:"
+            return Answer(
+                question, f"{NOT_STATED} {label} {quotes}", True, sentences, citations, related_passages, evidence,
                 outcome="not_stated", confidence=confidence,
             )  # fmt: skip
-
-        related = self._related(candidates)
-        return Answer(question, REFUSAL, True, [], [], related, evidence, outcome="not_found", confidence=confidence)
+        return Answer(
+            question, f"{uncertain_lead(confidence)} {quotes}", True, sentences, citations, related_passages, evidence,
+            outcome="uncertain", confidence=confidence, answer_span=self._span(best),
+        )  # fmt: skip
 
     def read(self, question: str, chunks: list[RetrievedChunk], context: str = "") -> list[Candidate]:
         """The sentences of the passages with their signals and the reader's logit (no calibration yet)."""
@@ -196,6 +200,14 @@ class ExtractiveAnswerer:
                 # Far below 0 every score means "no answer here": clipped above the floor of sentences not read.
                 candidate.reader_logit = max(span.score, SPAN_SCORE_FLOOR)
                 candidate.answer_span = (record.start + span.start, record.start + span.end)
+
+    @staticmethod
+    def _span(best: Candidate) -> AnswerSpan | None:
+        """The span reader's words in the best sentence, which is cited first as [1]."""
+        if best.answer_span is None:
+            return None
+        start, end = best.answer_span
+        return AnswerSpan(best.passage.record.document_text[start:end], start, end, 1, best.passage.record.doc_id)
 
     @staticmethod
     def _cite(chosen: list[Candidate], quoted: bool) -> tuple[list[Citation], list[AnswerSentence]]:

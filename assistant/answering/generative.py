@@ -3,7 +3,8 @@
 The LLM is asked to cite ``[n]`` after every sentence and to say plainly when the sources do not
 answer. Whatever it writes is verified (``assistant.answering.verify.check_answer``): citation numbers that
 name no source are removed, and each sentence gets a verdict and a support score. In strict mode
-unsupported sentences are dropped, and with nothing supported left the answer is a refusal.
+unsupported sentences are dropped. An answer with every sentence supported is ``answered``; one with
+unsupported sentences (shown marked), or with none supported (not shown), is ``uncertain``, never a claim either way.
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ def _messages(system: str, user: str):
 def sources_block(chunks: list[RetrievedChunk]) -> str:
     return "\n\n".join(f"[{n}] {c.record.title}\n{c.record.text}" for n, c in enumerate(chunks, start=1))
 
+
+MODEL_UNCHECKED = (
+    "The model's answer is not shown: no sentence of it is supported by the sources it cites. "
+    "The closest passages are listed."
+)
+MODEL_FOUND_NONE = (
+    "The model found no answer in the retrieved passages. That is not checked, so it is not a claim about the "
+    "documents; the closest passages are listed."
+)
 
 class GenerativeAnswerer:
     def __init__(self, llm, encode: Callable[[list[str]], np.ndarray], strict: bool = False, describe: str = "LLM"):
@@ -82,13 +92,10 @@ class GenerativeAnswerer:
         kept = [s for s in kept if REFUSAL.lower().rstrip(".") not in s.text.lower()]
         related = [_cite_passage(i, c, 0.0) for i, c in enumerate(chunks[:3], start=1)]
         if not any(s.verdict == "supported" for s in kept):
-            # No answer text without evidence: unsupported sentences are shown only beside supported ones.
-            notice = (
-                None
-                if refused_by_model
-                else ("The model's answer is not shown: no sentence of it is supported by the sources it cites.")
-            )
-            return Answer(question, REFUSAL, True, [], [], related, 0.0, mode="generative", notice=notice)
+            # No answer text without evidence, and no claim of absence that nobody measured: the model's answer (or its
+            # own "not in the sources") is not checked, so the outcome is uncertain and the closest passages are listed.
+            text = MODEL_FOUND_NONE if refused_by_model else MODEL_UNCHECKED
+            return Answer(question, text, True, [], [], related, 0.0, mode="generative", outcome="uncertain")
 
         renumber: dict[int, int] = {}
         for sentence in kept:
@@ -102,7 +109,9 @@ class GenerativeAnswerer:
         text = " ".join(s.text + "".join(f" [{n}]" for n in s.cites) for s in sentences)
         supported = [s.support for s in kept if s.verdict == "supported"]
         evidence = sum(supported) / len(kept) if kept else 0.0
-        return Answer(question, text, False, sentences, citations, [], evidence, mode="generative")
+        if any(s.verdict != "supported" for s in sentences):  # some of it is not checked: shown marked, never asserted
+            return Answer(question, text, True, sentences, citations, [], evidence, mode="generative", outcome="uncertain")
+        return Answer(question, text, False, sentences, citations, [], evidence, mode="generative", outcome="answered")
 
     def _call(self, request):
         try:

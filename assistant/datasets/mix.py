@@ -3,18 +3,23 @@
 A corpus assistant is asked mostly about what its documents hold. Of what they do not answer,
 most is about a topic they discuss (the payment, not its date), some is about something else
 entirely, and a little is worded to look answerable (SQuAD 2.0's adversarial near-misses). A
-decision fitted on near-misses alone is tuned for the rarest case, so each mix holds four kinds:
+decision fitted on near-misses alone is tuned for the rarest case, so each mix holds five kinds:
 
 - ``answerable``: the question against the whole index (its document is in it);
 - ``same_document``: the question against its own document with the passages that hold the
   answer removed (every chunk overlapping the answer's paragraph, and any chunk holding an
   answer string): the topic is there, the answer is not;
+- ``same_type``: the question against one other paragraph of its own document that holds a thing of
+  the answer's type (a year for "when", a number for "how many", a name for "who") but not the answer:
+  the distractor a reader most readily answers from (the wrong date, the wrong person);
 - ``off_topic``: the question against the index without its own document;
 - ``near_miss``: SQuAD 2.0's unanswerable questions, written against the paragraph they ask about.
 
 Proportions (``PROPORTIONS``): half answerable, since people mostly ask what they indexed; of the
-rest, topic-present-answer-absent most, off-topic next, near-misses least. Near-misses exist only
-in SQuAD 2.0 (Wikipedia); the other domains share their tenth between the other two negatives.
+rest, topic-present-answer-absent most (a tenth of them same-type distractors), off-topic next,
+near-misses least. Near-misses exist only in SQuAD 2.0 (Wikipedia); the other domains share their
+tenth between same-document and off-topic. A question with no typed answer or no distractor
+paragraph in its document cannot be a same-type question: its share goes to same-document.
 
 Four domains (``DOMAINS``), so a shift shows up: Wikipedia (SQuAD 2.0 and SQuADShifts new-wiki
 articles), Reddit posts and Amazon reviews (SQuADShifts), and Natural Questions (real search
@@ -32,9 +37,15 @@ from pathlib import Path
 
 from assistant.datasets.splits import document_key, split_of
 
-KINDS = ("answerable", "same_document", "off_topic", "near_miss")
-PROPORTIONS = {"answerable": 0.50, "same_document": 0.25, "off_topic": 0.15, "near_miss": 0.10}
-PROPORTIONS_WITHOUT_NEAR_MISSES = {"answerable": 0.50, "same_document": 0.30, "off_topic": 0.20}
+KINDS = ("answerable", "same_document", "same_type", "off_topic", "near_miss")
+PROPORTIONS = {"answerable": 0.50, "same_type": 0.10, "same_document": 0.15, "off_topic": 0.15, "near_miss": 0.10}
+PROPORTIONS_WITHOUT_NEAR_MISSES = {"answerable": 0.50, "same_type": 0.10, "same_document": 0.20, "off_topic": 0.20}
+# What a question asks for (at its start), and how a paragraph shows a thing of that type.
+ANSWER_TYPES = [
+    (re.compile(r"\s*(when|(in )?(what|which) year)\b", re.I), re.compile(r"\b(1[5-9]|20)\d\d\b")),
+    (re.compile(r"\s*(how (many|much)|what (percentage|number|amount))\b", re.I), re.compile(r"\d")),
+    (re.compile(r"\s*(who|whom)\b", re.I), re.compile(r"\b[A-Z][a-z]+ (?:[A-Z]\. )?[A-Z][a-z]+\b")),
+]
 DOMAINS = {
     "squad2-dev": "wikipedia",
     "squad2-train": "wikipedia",
@@ -52,6 +63,7 @@ class MixQuestion:
     kind: str
     domain: str
     document: str  # document_key(row): the file it is indexed as
+    distractor: str | None = None  # same_type: the paragraph it is asked of
 
     @property
     def question(self) -> str:
@@ -89,14 +101,34 @@ def build_mix(
         total = min(per_domain, int(len(answerable) / (1 - shares.get("near_miss", 0.0))))
         counts = {kind: round(share * total) for kind, share in shares.items()}
         picked = near_misses[: counts.pop("near_miss", 0)]
-        chosen = [(row, "near_miss") for row in picked]
+        chosen = [(row, "near_miss", None) for row in picked]
+        pool = answerable[: sum(counts.values())]
+        typed = [(row, paragraph) for row in pool if (paragraph := distractor(row, paragraphs[document_key(row)]))]
+        same_type = typed[: counts.pop("same_type")]
+        chosen += [(row, "same_type", paragraph) for row, paragraph in same_type]
+        counts["same_document"] += round(shares["same_type"] * total) - len(same_type)
+        taken = {id(row) for row, _ in same_type}
+        rest = [row for row in pool if id(row) not in taken]
         start = 0
         for kind, count in counts.items():
-            chosen += [(row, kind) for row in answerable[start : start + count]]
+            chosen += [(row, kind, None) for row in rest[start : start + count]]
             start += count
-        mix += [MixQuestion(row, kind, domain, document_key(row)) for row, kind in chosen]
+        mix += [MixQuestion(row, kind, domain, document_key(row), paragraph) for row, kind, paragraph in chosen]
     # Whole documents, not only the paragraphs questions were picked from.
     return mix, {question.document: paragraphs[question.document] for question in mix}
+
+
+def distractor(row: dict, paragraphs: list[str]) -> str | None:
+    """Another paragraph of the question's document holding a thing of its answer's type but no answer, if any."""
+    answers = [a["text"].strip().lower() for a in row.get("answers", []) if a["text"].strip()]
+    for question_type, thing in ANSWER_TYPES:
+        if question_type.match(row["question"]):
+            for paragraph in paragraphs:
+                lowered = paragraph.lower()
+                if paragraph != row["context"] and thing.search(paragraph) and not any(a in lowered for a in answers):
+                    return paragraph
+            return None
+    return None
 
 
 def file_name(document: str) -> str:

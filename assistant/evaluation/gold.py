@@ -24,8 +24,9 @@ from pathlib import Path
 from assistant.answering.answer import Answer
 from assistant.facade import Assistant
 
+ABSENCE = ("not_stated", "not_found")  # the outcomes that claim the documents do not hold the answer
 GATE_METRICS = ("answered_with_cited_fact", "refused_unanswerable")
-BATCH_METRICS = (*GATE_METRICS, "useful", "false_assertion", "answered_share", "confident_precision")
+BATCH_METRICS = (*GATE_METRICS, "useful", "false_assertion", "answered_share", "confident_precision", "false_absence")
 CALIBRATION_BINS = 10
 
 
@@ -163,12 +164,17 @@ def metrics(results: list[GoldResult]) -> dict:
         "abstention_precision": _share([not r.answerable for r in refused]),
         "abstention_recall": _share([r.answer.abstained for r in unanswerable]),
         "refused_unanswerable": _share([r.answer.abstained for r in unanswerable]),
-        "useful": _share([r.fact_quoted for r in answerable]),
+        "useful": _share([r.fact_quoted for r in answerable]),  # the shown rate: the fact is in a shown quote, any outcome
         "false_assertion": _share([r.answer.outcome == "answered" for r in unanswerable]),
         "answered_share": _share([r.answer.outcome == "answered" for r in answerable]),
         "confident_precision": _share([r.answerable and r.fact_cited for r in results if r.answer.outcome == "answered"]),
         "calibration_ece": expected_calibration_error(results),
+        # Every claim is measured: answers (above), claims of absence, and what was shown without a claim.
+        "false_absence": _share([r.answer.outcome in ABSENCE for r in answerable]),  # told the answer is not there
+        "absence_precision": _share([not r.answerable for r in results if r.answer.outcome in ABSENCE]),
+        "denied_unanswerable": _share([r.answer.outcome in ABSENCE for r in unanswerable]),  # not merely hedged
         "outcome_answered": sum(r.answer.outcome == "answered" for r in results),
+        "outcome_uncertain": sum(r.answer.outcome == "uncertain" for r in results),
         "outcome_not_stated": sum(r.answer.outcome == "not_stated" for r in results),
         "outcome_not_found": sum(r.answer.outcome == "not_found" for r in results),
         f"retrieval_hit@{k}": _share([rank > 0 for rank in ranks]),

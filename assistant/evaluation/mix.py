@@ -58,12 +58,19 @@ def _keep(question: MixQuestion, doc_id: str, text: str, single_paragraph: bool)
     else:
         removed = [(paragraph, paragraph + len(question.row["context"]))]
 
+    distractor = None
+    if question.kind == "same_type":  # only the chunks of the one paragraph that holds a thing of the answer's type
+        at = text.find(question.distractor or "\0")
+        distractor = [(at, at + len(question.distractor))] if at >= 0 else []
+
     def keep(record) -> bool:
         lowered = record.text.lower()
         if any(a in lowered for a in answers):
             return False
         if question.kind == "off_topic":
             return record.doc_id != doc_id
+        if distractor is not None:
+            return record.doc_id == doc_id and _overlaps(record, distractor) and not _overlaps(record, removed)
         return record.doc_id == doc_id and not _overlaps(record, removed)
 
     return keep
@@ -118,20 +125,31 @@ def _share(hits: list[bool]) -> float | None:
     return round(sum(hits) / len(hits), 4) if hits else None
 
 
+ABSENCE = ("not_stated", "not_found")  # the outcomes that claim the documents do not hold the answer
+OUTCOMES = ("answered", "uncertain", "not_stated", "not_found")
+
+
 def figures(decided: list[Decided]) -> dict:
-    """The outcome figures for one group of questions (any mix of kinds)."""
+    """The outcome figures for one group of questions (any mix of kinds): every claim's precision among them."""
     answerable = [d for d in decided if d.example.question.kind == "answerable"]
     negatives = [d for d in decided if d.example.question.kind != "answerable"]
     answered = [d for d in decided if d.outcome == "answered"]
+    absent = [d for d in decided if d.outcome in ABSENCE]
     return {
         "questions": len(decided),
+        "outcomes": {outcome: sum(d.outcome == outcome for d in decided) for outcome in OUTCOMES},
         "answered_share": _share([d.outcome == "answered" for d in answerable]),  # of the answerable
         "answered_with_answer": _share([d.outcome == "answered" and d.first_holds for d in answerable]),
         "useful": _share([d.any_holds for d in answerable]),  # the answer is in a cited sentence, answered or quoted
         "false_not_found": _share([d.outcome == "not_found" for d in answerable]),
+        "false_absence": _share([d.outcome in ABSENCE for d in answerable]),  # told the answer is not there
         "false_assertion": _share([d.outcome == "answered" for d in negatives]),
         "not_found_share_of_negatives": _share([d.outcome == "not_found" for d in negatives]),
+        "denied_share_of_negatives": _share([d.outcome in ABSENCE for d in negatives]),  # not merely hedged
         "answered_precision": _share([d.any_holds for d in answered]),  # a cited sentence holds the answer
+        "absence_precision": _share([d.example.question.kind != "answerable" for d in absent]),
+        "not_stated_precision": _share([d.example.question.kind != "answerable" for d in absent if d.outcome == "not_stated"]),
+        "not_found_precision": _share([d.example.question.kind != "answerable" for d in absent if d.outcome == "not_found"]),
         "top_sentence_holds_answer": _share([d.first_holds for d in answerable]),
     }
 
@@ -156,6 +174,13 @@ def false_assertion_by_kind(decided: list[Decided]) -> dict[str, float | None]:
     return {kind: figures([d for d in decided if d.example.question.kind == kind])["false_assertion"] for kind in KINDS[1:]}
 
 
+def denied_by_kind(decided: list[Decided]) -> dict[str, float | None]:
+    """How often each kind of unanswerable question was met with "not stated" or "not found" (not merely hedged)."""
+    return {
+        kind: figures([d for d in decided if d.example.question.kind == kind])["denied_share_of_negatives"] for kind in KINDS[1:]
+    }
+
+
 def measure(decided: list[Decided]) -> dict:
     """Overall and per domain (with the false assertions per kind of question), the reliability table and the ECE."""
     by_domain: dict[str, list[Decided]] = defaultdict(list)
@@ -165,8 +190,10 @@ def measure(decided: list[Decided]) -> dict:
     return {
         "overall": figures(decided),
         "false_assertion_by_kind": false_assertion_by_kind(decided),
+        "denied_by_kind": denied_by_kind(decided),
         "by_domain": {
-            domain: figures(rows) | {"false_assertion_by_kind": false_assertion_by_kind(rows)}
+            domain: figures(rows)
+            | {"false_assertion_by_kind": false_assertion_by_kind(rows), "denied_by_kind": denied_by_kind(rows)}
             for domain, rows in sorted(by_domain.items())
         },
         "reliability": bins,
@@ -177,8 +204,11 @@ def measure(decided: list[Decided]) -> dict:
 DOMAIN_ROWS = [
     ("answered share (answerable questions)", "answered_share"),
     ("precision of the answers (a cited sentence holds the answer)", "answered_precision"),
-    ("useful: the answer is in a cited sentence, answered or quoted", "useful"),
+    ("useful (the shown rate): the answer is in a cited sentence, any outcome", "useful"),
     ("told \"not in the documents\" although it is (false not_found)", "false_not_found"),
+    ("told \"not stated\" or \"not found\" although it is (false absence)", "false_absence"),
+    ("precision of \"not stated\" and \"not found\" (absence precision)", "absence_precision"),
+    ("unanswerable met with \"not stated\" or \"not found\"", "denied_share_of_negatives"),
     ("false assertions, all unanswerable kinds", "false_assertion"),
 ]  # fmt: skip
 
@@ -195,19 +225,22 @@ def mix_table(mix: dict[str, dict[str, int]]) -> str:
 
 
 def domain_table(measured: dict, before: dict | None = None) -> str:
-    """Rows: the outcome figures, then false assertions per kind; columns: all, then each domain."""
+    """Rows: the outcome figures, then false assertions and denials per kind; columns: all, then each domain.
+    A figure an older measurement lacks shows as –."""
     domains = list(measured["by_domain"])
     lines = ["| figure | all | " + " | ".join(domains) + " |", "|---" * (len(domains) + 2) + "|"]
-    for label, key in DOMAIN_ROWS:
-        cells = [cell(measured["overall"][key])] + [cell(measured["by_domain"][d][key]) for d in domains]
+
+    def row(label: str, value_of) -> None:
+        cells = [cell(value_of(measured))] + [cell(value_of(measured["by_domain"][d])) for d in domains]
         if before:
-            cells[0] += f" (before {cell(before['overall'][key])})"
+            cells[0] += f" (before {cell(value_of(before))})"
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    for kind, value in measured["false_assertion_by_kind"].items():
-        cells = [cell(value)] + [cell(measured["by_domain"][d]["false_assertion_by_kind"][kind]) for d in domains]
-        if before:
-            cells[0] += f" (before {cell(before['false_assertion_by_kind'][kind])})"
-        lines.append(f"| false assertions, {kind.replace('_', '-')} | " + " | ".join(cells) + " |")
+
+    for label, key in DOMAIN_ROWS:
+        row(label, lambda m, key=key: m.get("overall", m).get(key))
+    for group, label in (("false_assertion_by_kind", "false assertions"), ("denied_by_kind", "denied (not stated / not found)")):
+        for kind in measured.get(group, {}):
+            row(f"{label}, {kind.replace('_', '-')}", lambda m, group=group, kind=kind: m.get(group, {}).get(kind))
     return "\n".join(lines)
 
 

@@ -93,6 +93,26 @@ def score(rows: list[dict], predictions: dict[str, str], no_answer: dict[str, fl
     return figures
 
 
+def claims(rows: list[dict], outcomes: dict[str, str]) -> dict:
+    """Beside the official figures (which measure the answers), the claims of absence: how many of each outcome,
+    how often "not stated" / "not found" was true, and the answerable told the answer is not there (percent)."""
+    has_answer = {row["id"]: bool(row["answers"]) for row in rows}
+    absent = [q for q, outcome in outcomes.items() if outcome in ("not_stated", "not_found")]
+    answerable = [q for q in outcomes if has_answer[q]]
+    unanswerable = [q for q in outcomes if not has_answer[q]]
+
+    def share(hits: list[bool]) -> float | None:
+        return round(100.0 * sum(hits) / len(hits), 4) if hits else None
+
+    counts = collections.Counter(outcomes.values())
+    return {
+        **{f"outcome_{name}": counts.get(name, 0) for name in ("answered", "uncertain", "not_stated", "not_found")},
+        "absence_precision": share([not has_answer[q] for q in absent]),
+        "HasAns_false_absence": share([outcomes[q] in ("not_stated", "not_found") for q in answerable]),
+        "NoAns_denied": share([outcomes[q] in ("not_stated", "not_found") for q in unanswerable]),
+    }
+
+
 def _best_threshold(
     guesses: dict[str, str], scores: dict[str, float], no_answer: dict[str, float], has_answer: dict[str, bool]
 ) -> tuple[float, float]:
@@ -109,9 +129,10 @@ def _best_threshold(
     return round(100.0 * best / len(scores), 4), round(threshold, 6)
 
 
-def predict(rows: list[dict], encoder, reader, log=print) -> tuple[dict[str, str], dict[str, float], dict[str, str]]:
+def predict(rows: list[dict], encoder, reader, log=print, outcomes: dict[str, str] | None = None):
     """(prediction, no-answer probability, best guess) per question id, the paragraph as the one passage read.
-    The prediction is the span reader's answer words (the sentence reader's: the best sentence), "" unless answered."""
+    The prediction is the span reader's answer words (the sentence reader's: the best sentence), "" unless answered.
+    ``outcomes``, when given, receives each question's outcome (for ``claims``)."""
     from assistant.answering.extractive import ExtractiveAnswerer
     from assistant.index.catalog import ChunkRecord
     from assistant.retrieval import RetrievedChunk
@@ -131,6 +152,8 @@ def predict(rows: list[dict], encoder, reader, log=print) -> tuple[dict[str, str
         predictions[row["id"]] = best if answer.outcome == "answered" else ""
         no_answer[row["id"]] = round(1.0 - (answer.confidence or 0.0), 6)
         best_guess[row["id"]] = best
+        if outcomes is not None:
+            outcomes[row["id"]] = answer.outcome
         if n % 200 == 0:
             log(f"  {n}/{len(rows)} questions read")
     return predictions, no_answer, best_guess

@@ -29,6 +29,7 @@ def plain_turns(history: list[dict] | None) -> list[dict]:
 
 BADGES = {
     "answered": "✅ **Answered**",
+    "uncertain": "🔎 **Possible answer, not confirmed**",
     "not_stated": "⚠️ **Not stated directly**",
     "not_found": "⛔ **Not in the documents**",
 }
@@ -69,6 +70,7 @@ def source_cards(answer: dict | None, show_scores: bool = False) -> str:
     head = {
         "not_found": "<p><strong>Related passages</strong> (nothing in the documents answers the question)</p>",
         "not_stated": "<p><strong>Closest passages</strong> (they do not state the answer directly)</p>",
+        "uncertain": "<p><strong>Candidates</strong> (the first may hold the answer, marked; not confirmed)</p>",
     }.get(answer.get("outcome", ""), "")
     cards = []
     for c in items:
@@ -77,9 +79,24 @@ def source_cards(answer: dict | None, show_scores: bool = False) -> str:
         cards.append(
             f'<div class="{css}" id="source-{c["n"]}"><strong>[{c["n"]}] {html.escape(c["title"])}</strong><br>'
             f"<code>{html.escape(Path(c['path']).name)}</code> · characters {c['start']}–{c['end']}{score}"
-            f"<blockquote>{html.escape(c['quote'])}</blockquote></div>"
+            f"<blockquote>{_quote_html(c, answer.get('answer_span'))}</blockquote></div>"
         )
     return head + "".join(cards)
+
+
+def _marked_html(text: str, offset: int, span: dict | None) -> str:
+    """text (document characters from offset) escaped, the answer's words inside it in <strong class="span">."""
+    if not span or not offset <= span["start"] < span["end"] <= offset + len(text):
+        return html.escape(text)
+    first, last = span["start"] - offset, span["end"] - offset
+    middle = html.escape(text[first:last])
+    return html.escape(text[:first]) + f'<strong class="span">{middle}</strong>' + html.escape(text[last:])
+
+
+def _quote_html(citation: dict, span: dict | None) -> str:
+    """A source card's quote, the answer's words marked in the citation the span belongs to."""
+    mine = span if span and span.get("citation") == citation["n"] and span.get("doc_id") == citation.get("doc_id") else None
+    return _marked_html(citation["quote"], citation["start"], mine)
 
 
 def source_choices(answer: dict | None) -> list[tuple[str, str]]:
@@ -107,7 +124,8 @@ def viewer_html(assistant: Assistant, answer: dict | None, choice: str | None) -
     return (
         f"<p><strong>{html.escape(record.title)}</strong><br><code>{html.escape(record.path)}</code> · "
         f"characters {start}–{end} of {len(text)}</p>"
-        f'<div class="doc">{before}<mark>{html.escape(text[start:end])}</mark>{after}</div>'
+        f'<div class="doc">{before}<mark>{_quote_html(citation, answer.get("answer_span") if kind == "cited" else None)}'
+        f"</mark>{after}</div>"
     )
 
 

@@ -35,7 +35,9 @@ CSS = """
 .source-card {border-left: 3px solid var(--color-accent); padding: 0.2em 0.6em; margin: 0.4em 0}
 .source-card.unsupported {border-left-color: #d9480f}
 .badge {font-size: 0.9em; padding: 0.1em 0.5em; border-radius: 4px}
-.badge.answered {background: #d3f9d8} .badge.not_stated {background: #fff3bf} .badge.not_found {background: #ffe3e3}
+.badge.answered {background: #d3f9d8} .badge.uncertain {background: #e7f5ff} .badge.not_stated {background: #fff3bf}
+.badge.not_found {background: #ffe3e3}
+strong.span {background: #ffd43b; outline: 1px solid #f08c00}
 """
 
 

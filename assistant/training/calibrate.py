@@ -7,7 +7,9 @@ and read as the assistant does it, and decided by the answerer's own ``decide``.
   are logistic models over the answerer's features (assistant/answering/calibration.py);
 - the answer threshold is the lowest confidence at which the answers given reach the precision
   target (a sentence they cite holds the answer; an outcome, not a balanced accuracy); below it
-  ``not_stated``;
+  the best candidate is shown as ``uncertain``;
+- the absence threshold is the highest confidence under which "the documents do not state this" is
+  true of ``ABSENCE_PRECISION_TARGET`` of the questions it is said of (below it ``not_stated``);
 - the relatedness threshold is the highest that tells at most ``FALSE_NOT_FOUND_LIMIT`` of the
   answerable questions "nothing in the documents" (below it ``not_found``).
 
@@ -32,11 +34,14 @@ PRECISION_TARGET = 0.80
 SPAN_PRECISION_TARGET = 0.88
 PRECISION_TARGETS = {"sentence": PRECISION_TARGET, "span": SPAN_PRECISION_TARGET}
 FALSE_NOT_FOUND_LIMIT = 0.01  # "not in the documents" when it is: the failure we promise not to make
+# "The documents do not state this" must be true of at least this share of the VALIDATION questions it is said of;
+# between that threshold and the answer threshold the assistant shows what it found and claims neither way.
+ABSENCE_PRECISION_TARGET = 0.95
 MIN_ANSWERED = 25  # the precision of fewer answers than this is noise, not a target reached
 
 
 def fit_calibration(examples: list[Example], answerer, seed: int, precision_target: float = PRECISION_TARGET):
-    """The two logistic models and the two thresholds, all on the VALIDATION mix (module docstring)."""
+    """The two logistic models and the three thresholds, all on the VALIDATION mix (module docstring)."""
     from assistant.answering.calibration import Calibration, answer_features, fit_logistic, related_features
     from assistant.answering.candidate import UNREAD_LOGIT
 
@@ -53,6 +58,12 @@ def fit_calibration(examples: list[Example], answerer, seed: int, precision_targ
     answerable = [d for d in decided if d.example.question.kind == "answerable"]
     unanswered = [d.related for d in answerable if d.confidence < calibration.answer_threshold]
     calibration.related_threshold = relatedness_threshold(unanswered, int(FALSE_NOT_FOUND_LIMIT * len(answerable)))
+    below = [
+        (d.confidence, d.example.question.kind != "answerable")
+        for d in decided
+        if d.related >= calibration.related_threshold and d.confidence < calibration.answer_threshold
+    ]
+    calibration.absent_threshold = absence_threshold(below, ABSENCE_PRECISION_TARGET, MIN_ANSWERED, calibration.answer_threshold)
     return calibration
 
 
@@ -65,6 +76,19 @@ def precision_threshold(scored: list[tuple[float, bool]], target: float, min_ans
         below = ranked[n][0] if n < len(ranked) else 0.0
         if n >= min_answered and right / n >= target and below < confidence:
             best = (confidence + below) / 2  # midway to the next confidence, so rounding moves no one across
+    return round(best, 4)
+
+
+def absence_threshold(scored: list[tuple[float, bool]], target: float, min_claims: int, ceiling: float) -> float:
+    """The highest confidence under which the questions (confidence, unanswerable) are unanswerable at least `target`
+    of the time: the claims of absence it allows are that precise. At most ``ceiling`` (the answer threshold)."""
+    ranked = sorted(scored, key=lambda s: s[0])
+    best, absent = 0.0, 0
+    for n, (confidence, unanswerable) in enumerate(ranked, start=1):
+        absent += unanswerable
+        above = ranked[n][0] if n < len(ranked) else ceiling
+        if n >= min_claims and absent / n >= target and above > confidence:
+            best = min(ceiling, (confidence + above) / 2)  # midway to the next confidence, as precision_threshold
     return round(best, 4)
 
 
@@ -117,6 +141,7 @@ def calibrate_and_measure(
             "mix": {split: proportions([e.question for e in runs[split][0]]) for split in runs},
             "precision_target": target,
             "false_not_found_limit": FALSE_NOT_FOUND_LIMIT,
+            "absence_precision_target": ABSENCE_PRECISION_TARGET,
         }
         for split, (examples, answerer) in runs.items():
             result[split] = measure(decide_all(examples, answerer, calibration))

