@@ -41,13 +41,13 @@ def sources_block(chunks: list[RetrievedChunk]) -> str:
 
 
 MODEL_UNCHECKED = (
-    "The model's answer is not shown: no sentence of it is supported by the sources it cites. "
-    "The closest passages are listed."
+    "The model's answer is not shown: no sentence of it is supported by the sources it cites. The closest passages are listed."
 )
 MODEL_FOUND_NONE = (
     "The model found no answer in the retrieved passages. That is not checked, so it is not a claim about the "
     "documents; the closest passages are listed."
 )
+
 
 class GenerativeAnswerer:
     def __init__(self, llm, encode: Callable[[list[str]], np.ndarray], strict: bool = False, describe: str = "LLM"):
