@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = 32
     # Ingest batches in bfloat16 where the CPU has it natively ("auto"), always ("bf16") or never ("fp32").
     embed_precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # Where the encoder's ONNX export is kept, once per machine and model (by its fingerprint), for every index;
+    # default: $XDG_CACHE_HOME/corpus-assistant/encoder (~/.cache/...).
+    encoder_cache: Path | None = None
 
     top_k: int = 5
     candidates: int = 50  # depth of each of the dense and BM25 lists before fusion
@@ -85,3 +88,9 @@ class Settings(BaseSettings):
 
     def resolved_model_path(self) -> Path:
         return self.model_path or bundled_model_path()
+
+    def resolved_encoder_cache(self) -> Path:
+        if self.encoder_cache is not None:
+            return self.encoder_cache
+        base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ".cache" if Path.home().is_dir() else None)
+        return Path(base) / "corpus-assistant" / "encoder" if base else self.index_dir / "encoder"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answering.answer import NOT_STATED, REFUSAL, marked, not_english
+from assistant.answering.answer import NOT_STATED, REFUSAL, marked, not_english, uncertain_lead
 from assistant.answering.extractive import SPAN_READ_PASSAGES, YEAR_NOT_STATED_CAP, ExtractiveAnswerer
 from assistant.evaluation.gold import load_gold, metrics, run_gold
 from assistant.index.catalog import ChunkRecord
@@ -15,10 +15,12 @@ from tests.conftest import SHORE_QUESTION
 SEED = Path(__file__).parent / "evalsets" / "seed.jsonl"
 # Floors at the figures measured on seed.jsonl with the shipped span reader (docs/answer-quality.md);
 # a drop fails CI. The reader and its calibration were fitted on ../shared/training, never on this set.
-# Measured: useful 0.9677, answered 0.5161, answered with the fact cited 0.5161, confident precision 0.9697,
-# false assertion 0.0312 (1 of 32). Every CPU computes the same answers (tests/test_reference.py), so no slack is left.
-FLOORS = {"useful": 0.967, "answered_share": 0.516, "answered_with_cited_fact": 0.516, "confident_precision": 0.969}
-CEILINGS = {"false_assertion": 0.032}
+# Measured: useful 0.9677, answered 0.5323, answered with the fact cited 0.5323, confident precision 0.9706,
+# false assertion 0.0312 (1 of 32), false absence 0.0323 (2 of 62), absence precision 0.818 (9 of 11).
+# Every CPU computes the same answers (tests/test_reference.py), so no slack is left.
+FLOORS = {"useful": 0.967, "answered_share": 0.532, "answered_with_cited_fact": 0.532, "confident_precision": 0.970}
+# False absence: 2 of 62 answerable questions told "not in the documents" ("What is the Prime Minister's name?").
+CEILINGS = {"false_assertion": 0.032, "false_absence": 0.033}
 ALLIANCE = [
     {"role": "user", "content": "What is the largest police union in France?"},
     {"role": "assistant", "content": "Alliance [1]"},
@@ -39,7 +41,7 @@ PARAPHRASE = "How much has Britain paid France to stop the boats?"
 
 def test_a_paraphrased_question_shows_the_sentence_that_answers_it_first(seed_assistant):
     answer = seed_assistant.ask(PARAPHRASE)
-    assert answer.outcome in ("answered", "not_stated"), answer.answer  # never "not in the documents"
+    assert answer.outcome in ("answered", "uncertain"), answer.answer  # never "not stated" nor "not in the documents"
     assert "£500 million" in answer.citations[0].quote and "[1]" in answer.answer
 
 
@@ -52,14 +54,53 @@ def test_the_span_reader_names_the_answer_words_of_the_paraphrased_question(seed
     assert candidates[0].passage.record.document_text[start:end] == "£500 million"
 
 
-@pytest.mark.xfail(strict=True, reason="confidence 0.21 under the threshold 0.690: not_stated, £500 million quoted first")
-def test_a_paraphrased_question_is_answered(seed_assistant):
-    assert seed_assistant.ask(PARAPHRASE).outcome == "answered"
+def test_the_paraphrased_question_shows_the_500_million_with_its_words_marked_and_claims_no_absence(seed_assistant):
+    """It was "not stated" (confidence 0.21) while quoting the sentence that states it: now a possible answer."""
+    answer = seed_assistant.ask(PARAPHRASE)
+    assert answer.outcome in ("answered", "uncertain"), (answer.outcome, answer.answer)
+    assert answer.answer_span is not None and "£500 million" in answer.answer_span.text
+    assert "£500 million" in answer.citations[0].quote and answer.answer_span.citation == 1
+    assert NOT_STATED not in answer.answer and REFUSAL not in answer.answer
+    if answer.outcome == "uncertain":
+        assert answer.answer.startswith(uncertain_lead(answer.confidence)) and answer.abstained
+        assert "**£500 million**" in marked(answer)
 
 
-@pytest.mark.xfail(strict=True, reason="confidence 0.687 under the threshold 0.690: not_stated, Chris Philp's sentence quoted")
-def test_the_shadow_home_secretary_is_answered(seed_assistant):
-    assert seed_assistant.ask("Who is the Shadow Home Secretary?").outcome == "answered"
+def test_the_shadow_home_secretary_is_shown_with_his_name_marked(seed_assistant):
+    answer = seed_assistant.ask("Who is the Shadow Home Secretary?")
+    assert answer.outcome in ("answered", "uncertain"), (answer.outcome, answer.answer)
+    assert "Chris Philp" in answer.answer_span.text and "Chris Philp" in answer.citations[0].quote
+
+
+def test_between_the_thresholds_the_best_candidate_is_shown_hedged_and_below_them_absence_is_said(seed_assistant):
+    """The four outcomes, on one question, by where its confidence sits between a calibration's thresholds."""
+    import dataclasses
+
+    chunks = seed_assistant.retriever.retrieve(PARAPHRASE, seed_assistant.settings.top_k)
+    shipped = seed_assistant.reader.calibration
+    answerer = ExtractiveAnswerer(seed_assistant.index.bm25().idf, seed_assistant.reader)
+    confidence = answerer.answer(PARAPHRASE, chunks).confidence
+    for thresholds, outcome in [
+        ({"answer_threshold": confidence - 0.01}, "answered"),
+        ({"answer_threshold": confidence + 0.01, "absent_threshold": confidence - 0.01}, "uncertain"),
+        ({"answer_threshold": confidence + 0.02, "absent_threshold": confidence + 0.01}, "not_stated"),
+        ({"related_threshold": 1.0}, "not_found"),
+    ]:
+        answerer.calibration = dataclasses.replace(shipped, **thresholds)
+        answer = answerer.answer(PARAPHRASE, chunks)
+        assert answer.outcome == outcome, (thresholds, answer.outcome)
+        assert answer.abstained == (outcome != "answered")
+        if outcome in ("answered", "uncertain"):  # the answer's words marked, in the sentence cited first
+            assert answer.answer_span.text == "£500 million" and answer.answer_span.citation == 1
+        if outcome == "uncertain":
+            assert answer.answer.startswith(uncertain_lead(confidence)) and NOT_STATED not in answer.answer
+            assert all(s.verdict == "quoted" for s in answer.sentences)
+        if outcome == "not_stated":
+            assert answer.answer.startswith(NOT_STATED) and answer.answer_span is None
+            for sentence, citation in zip(answer.sentences, answer.citations):
+                assert f"\u201c{citation.quote}\u201d [{citation.n}]" in answer.answer and sentence.text == citation.quote
+        if outcome == "not_found":
+            assert answer.answer == REFUSAL and not answer.citations and answer.related
 
 
 def test_an_answer_marks_its_own_words_inside_the_cited_sentence(seed_assistant):
@@ -76,10 +117,10 @@ def test_an_answer_marks_its_own_words_inside_the_cited_sentence(seed_assistant)
 
 
 def test_a_near_miss_is_not_answered(seed_assistant):
-    # The reader finds "18,000" (this year's figure) at 0.70; the documents never mention 2019.
+    # The reader finds "18,000" (this year's figure) at 0.70; the documents never mention 2019: capped, hedged
     answer = seed_assistant.ask("How many migrants crossed the Channel in 2019?")
-    assert answer.outcome == "not_stated" and answer.abstained and answer.confidence <= YEAR_NOT_STATED_CAP
-    assert answer.answer.startswith(NOT_STATED) and any("18,000" in c.quote for c in answer.citations)
+    assert answer.outcome == "uncertain" and answer.abstained and answer.confidence <= YEAR_NOT_STATED_CAP
+    assert answer.answer.startswith(uncertain_lead(answer.confidence)) and any("18,000" in c.quote for c in answer.citations)
     this_year = seed_assistant.ask("How many migrants have crossed the Channel this year?")
     assert this_year.outcome == "answered" and this_year.answer_span.text == "18,000"
 
@@ -92,21 +133,12 @@ def test_an_unrelated_question_is_not_found(seed_assistant):
 
 def test_a_follow_up_is_read_with_the_conversation_and_cites_the_unions_passage(seed_assistant):
     answer = seed_assistant.ask("What did the union say about it?", ALLIANCE)
-    # the span reader is not sure enough to state it (0.52, below the threshold fitted for 80 % precision),
-    # but the question is read with the earlier turn: the union's own sentence comes first
-    assert answer.outcome in ("answered", "not_stated"), answer.answer
+    # the span reader is not sure enough to state it (below the answer threshold), so it is shown as a possible
+    # answer; the question is read with the earlier turn: the union's own sentence comes first
+    assert answer.outcome in ("answered", "uncertain"), answer.answer
     first = answer.citations[0]
     assert "french-police-union-blocks-channel-crackdown" in first.path
     assert "Alliance" in first.quote and "too dangerous" in first.quote
-
-
-def test_not_stated_says_so_and_quotes_the_closest_passages_with_citations(seed_assistant):
-    answer = seed_assistant.ask("What is the top speed of Border Force vessels?")
-    assert answer.outcome == "not_stated", answer.answer
-    assert answer.answer.startswith(NOT_STATED)
-    assert answer.citations and all(s.verdict == "quoted" for s in answer.sentences)
-    for sentence, citation in zip(answer.sentences, answer.citations):
-        assert f"\u201c{citation.quote}\u201d [{citation.n}]" in answer.answer and sentence.text == citation.quote
 
 
 def test_every_citation_is_the_exact_text_at_its_span(seed_assistant):
@@ -167,7 +199,7 @@ def test_the_span_reader_reads_the_passages_that_match_the_question_not_only_the
 )
 def test_questions_in_other_languages_or_without_words_get_a_sensible_outcome(seed_assistant, question):
     answer = seed_assistant.ask(question)
-    assert answer.outcome in ("not_found", "not_stated") and answer.abstained
+    assert answer.outcome in ("not_found", "not_stated", "uncertain") and answer.abstained  # never an assertion
 
 
 def test_an_empty_or_huge_question_is_a_clear_error(seed_assistant):

@@ -61,11 +61,14 @@ def test_ask_read_the_highlighted_source_upload_and_delete(writable_assistant, s
 
     page.goto(serve(writable_assistant))
 
-    ask(page, "How many migrants crossed the Channel in 2023?")  # not stated (no 2023 anywhere): two closest quoted
-    expect(page.locator("#chat")).to_contain_text("Not stated directly")  # the outcome's badge
-    expect(page.locator("#sources")).to_contain_text("they do not state the answer directly")
-    expect(page.locator("#viewer mark")).to_contain_text("18,000 migrants")  # source 1 opens by itself
-    click_citation_until_shown(page, 2, "announced officially")  # the [2] in the answer opens source 2
+    ask(page, "How much has Britain paid France to stop the boats?")  # uncertain: a possible answer, hedged
+    expect(page.locator("#chat")).to_contain_text("Possible answer, not confirmed")  # the outcome's own badge
+    expect(page.locator("#chat")).not_to_contain_text("Not stated directly")
+    expect(page.locator("#sources")).to_contain_text("not confirmed")
+    expect(page.locator("#sources strong.span").first).to_have_text("£500 million")  # the span marked in its card
+    expect(page.locator("#viewer mark strong.span")).to_have_text("£500 million")  # and in the document, source 1
+    click_citation_until_shown(page, 2, "work together to prevent small boats")  # the [2] in the answer opens source 2
+    page.screenshot(path=str(tmp_path / "uncertain.png"), full_page=True)
     page.locator("#clear").click()
 
     ask(page, SHORE_QUESTION)
@@ -103,7 +106,6 @@ def test_ask_read_the_highlighted_source_upload_and_delete(writable_assistant, s
     page.get_by_role("tab", name="Chat").click()
     page.locator("#clear").click()
     ask(page, "Who is the lighthouse keeper of Port Ellery?")
-    # Gone from the index: not answered (the shipped calibration quotes the closest migrant-story
-    # sentences as "not stated" rather than "not in the documents"; README, Answer quality).
-    expect(page.locator("#chat")).to_contain_text(re.compile("Not stated directly|Not in the documents"))
+    # Gone from the index: not answered (not in the documents, or at most a hedged closest candidate).
+    expect(page.locator("#chat")).to_contain_text(re.compile("Not in the documents|Possible answer, not confirmed"))
     expect(page.locator("#chat")).not_to_contain_text("Agnes Trevelyan")

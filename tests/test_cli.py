@@ -154,3 +154,16 @@ def test_delete_by_path_or_id_removes_the_document_and_its_file(make_assistant, 
     assert json.loads(run("status", "--json", index=index).stdout)["chunks"] == 0
     missing = run("delete", "no-such-document", index=index)
     assert missing.returncode == 2 and "no indexed document" in missing.stderr
+
+
+def test_an_uncertain_answer_says_so_with_its_confidence_and_marks_the_possible_answer(seed_assistant):
+    question = "How much has Britain paid France to stop the boats?"
+    shown = run("ask", question, index=seed_assistant.settings.index_dir)
+    assert shown.returncode == 0, shown.stderr
+    first = shown.stdout.splitlines()[0]
+    assert first.startswith("[uncertain, confidence 0.") and "**£500 million**" in shown.stdout
+    assert "do not state" not in shown.stdout and "Sources:" in shown.stdout
+    result = json.loads(run("ask", question, "--json", index=seed_assistant.settings.index_dir).stdout)
+    assert result["outcome"] == "uncertain" and result["abstained"] is True
+    assert result["answer_span"]["text"] == "£500 million" and result["answer_span"]["citation"] == 1
+    assert result["answer"].startswith(("The documents may answer this", "Not confirmed by the documents"))

@@ -13,7 +13,7 @@ import pytest
 from assistant.datasets.mix import PROPORTIONS, PROPORTIONS_WITHOUT_NEAR_MISSES, build_mix, file_name
 from assistant.datasets.splits import read_rows, split_of
 from assistant.evaluation.mix import run_mix
-from assistant.training.calibrate import precision_threshold, relatedness_threshold
+from assistant.training.calibrate import absence_threshold, precision_threshold, relatedness_threshold
 
 TRAINING_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "training"
 needs_data = pytest.mark.skipif(not (TRAINING_DATA / "span_qa_extra.jsonl.gz").is_file(), reason="no ../shared/training")
@@ -26,6 +26,14 @@ def test_the_answer_threshold_is_the_lowest_confidence_that_keeps_the_precision_
     assert precision_threshold(scored, 0.95, min_answered=1) == pytest.approx(0.75)
     # fewer answers than min_answered never count as the target reached: nothing is answered
     assert precision_threshold(scored, 0.95, min_answered=3) == 1.0
+
+
+def test_the_absence_threshold_is_the_highest_under_which_claims_of_absence_keep_their_precision():
+    scored = [(0.01, True)] * 30 + [(0.05, False)] + [(0.06, True)] * 10 + [(0.3, False)] * 5  # (confidence, unanswerable)
+    # under 0.18: 40 of 41 unanswerable (0.976); under 0.5: 40 of 46 (0.87)
+    assert absence_threshold(scored, 0.95, min_claims=25, ceiling=0.69) == pytest.approx(0.18)
+    assert absence_threshold(scored, 0.99, min_claims=25, ceiling=0.69) == pytest.approx(0.03)  # only the first 30
+    assert absence_threshold(scored, 0.95, min_claims=100, ceiling=0.69) == 0.0  # too few claims: none made
 
 
 def test_the_relatedness_threshold_leaves_at_most_the_allowed_answerable_questions_below_it():

@@ -231,3 +231,11 @@ def test_a_huge_chunked_upload_is_refused_before_it_is_held(keyed_app, key, stat
     assert peak - before <= 50_000_000, f"peak RSS {peak / 1e6:.0f} MB from {before / 1e6:.0f} MB"
     refused = httpx.post(f"{url}/v1/documents", params={"name": "small.txt"}, content=b"hello", headers={})
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_an_uncertain_answer_is_hedged_in_the_message_and_named_in_the_result(client):
+    question = [{"role": "user", "content": "How much has Britain paid France to stop the boats?"}]
+    response = client.chat.completions.create(model="corpus-assistant", messages=question)
+    content, result = response.choices[0].message.content, response.model_extra["corpus_assistant"]
+    assert result["outcome"] == "uncertain" and result["answer_span"]["text"] == "£500 million"
+    assert content.startswith(("The documents may answer this", "Not confirmed by the documents")) and "£500 million" in content

@@ -10,8 +10,13 @@ REFUSAL = "The corpus does not answer this question."
 NOT_STATED = "The documents do not state this directly."
 
 
+UNLIKELY = 0.3  # below this confidence the lead says the candidate is unlikely, still claiming nothing of the documents
+
+
 def uncertain_lead(confidence: float) -> str:
     """How an answer that is neither asserted nor denied begins: it says how sure it is, and claims nothing."""
+    if confidence < UNLIKELY:
+        return f"Not confirmed by the documents (confidence {confidence:.2f}); the closest candidate:"
     return f"The documents may answer this (confidence {confidence:.2f}):"
 
 

@@ -140,7 +140,8 @@ def bench_scale(
     corpus, index = workdir / f"{name}-corpus", workdir / f"{name}-index"
     cache_chunks = Assistant(embedded_settings(cache_index)).status()["chunks"]
     write_replicas(cache_corpus, corpus, chunks_wanted, cache_chunks)
-    shutil.copytree(cache_index / "encoder", index / "encoder", dirs_exist_ok=True)  # the ONNX export, made once
+    if (cache_index / "encoder").is_dir():  # an export kept in the index folder (else the machine's encoder cache serves)
+        shutil.copytree(cache_index / "encoder", index / "encoder", dirs_exist_ok=True)
     module = [sys.executable, "-m", "assistant.bench", "--worker"]
     paths = ["--corpus", str(corpus), "--index", str(index), "--cache", str(cache_index), "--scifact", str(scifact)]
     ingested = run_worker([*module, "ingest", *paths])

@@ -24,9 +24,13 @@ SOURCES = """| data | licence | used for |
 
 def _absence_line(calibration, figures: dict) -> str:
     """The absence threshold, below which "not stated" is said; between it and the answer threshold, "uncertain"."""
-    if calibration.absent_threshold is None:
-        return '"not stated" below the answer threshold (no uncertain outcome)'
     target = figures.get("absence_precision_target")
+    if not calibration.absent_threshold:
+        precise = f"true of {target:.0%} of the VALIDATION questions" if target else "measured"
+        return (
+            f'no absence threshold (no confidence made "not stated" {precise}, so it is never said: '
+            'below the answer threshold the best candidate is shown as "uncertain")'
+        )
     where = f", true of {target:.0%} of the VALIDATION questions it is said of" if target else ""
     return f'absence threshold {calibration.absent_threshold:.3f} ("not stated" below it{where}; "uncertain" above)'
 
