@@ -18,6 +18,7 @@ from assistant.training.span import SpanRecipe, focused_rows, near_misses, train
 ROOT = Path(__file__).resolve().parent.parent
 SHORE = "The French Government recently announced that officers could intercept boats leaving within 300 metres of the shoreline."
 UNION = "Alliance, the largest police union in France, has said it is too dangerous for its members to carry out arrests at sea."
+WEIGHT_TOLERANCE = 5e-4  # the measured spread between two runs, with room (test_a_killed_run_continues_...)
 RECIPE = SpanRecipe(max_length=64, doc_stride=16, batch_size=2, epochs=3.0, checkpoint_every=2)
 
 
@@ -130,8 +131,13 @@ def test_a_killed_run_continues_from_its_checkpoint_to_the_same_weights(tmp_path
     whole = torch.load(uninterrupted / "checkpoint.pt", weights_only=False)
     again = torch.load(killed / "checkpoint.pt", weights_only=False)
     assert whole["step"] == again["step"] == 9  # 6 windows x 3 epochs / batch 2
-    for name, tensor in whole["model"].items():
-        assert torch.equal(tensor, again["model"][name]), name
+    # every step taken once, by the optimiser's own count (a resume that repeated or skipped steps would differ)
+    assert {int(s["step"]) for s in again["optimiser"]["state"].values()} == {9}
+    # Two uninterrupted runs of this recipe differed by up to 8.6e-5 in a weight on an AMX machine (CPU kernels
+    # are not bit-reproducible between processes there); the resumed run by 7e-6. A step missed or repeated moves
+    # weights by about the learning rate, 5e-5, in every tensor at once, which the optimiser's count above catches.
+    worst = max(float((tensor - again["model"][name]).abs().max()) for name, tensor in whole["model"].items())
+    assert worst <= WEIGHT_TOLERANCE, f"resumed weights {worst:.2e} from the uninterrupted run's"
 
 
 def test_a_checkpoint_of_another_recipe_is_refused(tmp_path):

@@ -39,6 +39,9 @@ class IngestReport:
     chunks_embedded: int = 0
     chunks_reused: int = 0  # vectors copied from an identical document already indexed (moved or copied files)
     seconds: float = 0.0
+    # Where the time went, in seconds of this thread: reading and chunking, waiting for the encoder (its load
+    # and whatever of the embedding was not hidden behind reading), storing, and rebuilding BM25.
+    stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("read_chunk", "embed_wait", "store", "bm25"), 0.0))
 
     def summary(self) -> str:
         return (
@@ -194,7 +197,9 @@ def ingest(
                 report.removed.append(path)
 
         if index.catalog.get_meta("dirty") == "1" or index.saved_bm25.stamp() is None:
+            bm25_started = time.perf_counter()
             index.rebuild_bm25()
+            report.stages["bm25"] += time.perf_counter() - bm25_started
             index.catalog.set_meta(dirty=0)
         to_embed.close()
         report.seconds = time.perf_counter() - started
@@ -216,6 +221,7 @@ def _changed_documents(files: list[Path], known: dict[str, DocumentRecord], sett
         if path in known and known[path].sha256 == sha:
             report.unchanged.append(path)
             continue
+        started = time.perf_counter()
         try:
             document = load_document(file)
             chunks = chunk_text(document.text, settings.resolved_model_path(), settings.chunk_size, settings.chunk_overlap)
@@ -225,6 +231,8 @@ def _changed_documents(files: list[Path], known: dict[str, DocumentRecord], sett
         except Exception as exc:  # noqa: BLE001 -- one file that breaks a library is reported; the rest are indexed
             report.failed.append((path, f"could not be read or chunked: {type(exc).__name__}: {exc}"))
             continue
+        finally:
+            report.stages["read_chunk"] += time.perf_counter() - started
         yield _Pending(
             document_id(path), path, document.title, sha, document.text, chunks, path in known, known_by_sha.get(sha),
             document.encoding,
@@ -305,7 +313,10 @@ def _store_group(index: Index, embedded: _EmbeddedGroup, report: IngestReport, b
     group, vectors = embedded.group, embedded.vectors
     fresh = [doc for doc in group if doc.doc_id not in vectors]
     bar.add(sum(len(doc.chunks) for doc in fresh if doc.same_as))  # reuse fell through: they are embedded after all
+    waited = time.perf_counter()
     encoded = embedded.encoding.result()
+    stored = time.perf_counter()
+    report.stages["embed_wait"] += stored - waited
     offset = 0
     for doc in fresh:
         vectors[doc.doc_id] = encoded[offset : offset + len(doc.chunks)]
@@ -340,6 +351,7 @@ def _store_group(index: Index, embedded: _EmbeddedGroup, report: IngestReport, b
         record = DocumentRecord(doc.doc_id, doc.path, doc.title, doc.sha256, len(doc.chunks), time.time(), doc.encoding)
         index.catalog.put_document(record, doc.text, [(c.start, c.end) for c in doc.chunks])
         (report.updated if doc.is_update else report.added).append(doc.path)
+    report.stages["store"] += time.perf_counter() - stored
 
 
 def _reusable_vectors(index: Index, group: list[_Pending]) -> dict[str, np.ndarray]:
