@@ -13,9 +13,3 @@ class AssistantError(Exception):
     http_status = 500
     kind = "server_error"  # the OpenAI error "type"
     code: str | None = None
-
-
-class UsageError(AssistantError, ValueError):
-    """The request itself is wrong (an empty or over-long question, an unknown answer mode)."""
-
-    exit_code, http_status, kind, code = 2, 400, "invalid_request_error", None

@@ -50,19 +50,15 @@ class Calibration:
     # Below this confidence (and related), "the documents do not state this"; between it and the answer threshold
     # the best candidate is shown as a possible answer, claiming neither way. Fitted so that the claim is true of
     # 95 % of the VALIDATION questions it is said of; 0.0 where no confidence is that precise (the span reader's
-    # case: it never says "not stated"). None, a calibration from before the claim was measured: it is not made.
-    absent_threshold: float | None = None
-
-    @property
-    def absence_threshold(self) -> float:
-        return self.absent_threshold or 0.0
+    # case: it never says "not stated"), and for a calibration from before the claim was measured.
+    absent_threshold: float = 0.0
 
     @classmethod
     def load(cls, path: Path) -> Calibration:
         data = json.loads(path.read_text())
         return cls(
             Logistic(**data["answer"]), Logistic(**data["related"]), data["answer_threshold"], data["related_threshold"],
-            data.get("absent_threshold"),
+            data.get("absent_threshold", 0.0),
         )  # fmt: skip
 
     def save(self, path: Path) -> None:

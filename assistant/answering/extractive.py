@@ -154,7 +154,7 @@ class ExtractiveAnswerer:
         citations, sentences = self._cite(closest, quoted=True)
         quotes = " ".join(f"\u201c{s.text}\u201d [{s.cites[0]}]" for s in sentences)
         related_passages = self._related(candidates, exclude={c.passage.record.chunk_id for c in closest})
-        if confidence < calibration.absence_threshold:
+        if confidence < calibration.absent_threshold:
             label = "The closest passage:" if len(sentences) == 1 else "The closest passages:"
             return Answer(
                 question, f"{NOT_STATED} {label} {quotes}", True, sentences, citations, related_passages, evidence,

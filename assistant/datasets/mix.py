@@ -104,9 +104,10 @@ def build_mix(
         chosen = [(row, "near_miss", None) for row in picked]
         pool = answerable[: sum(counts.values())]
         typed = [(row, paragraph) for row in pool if (paragraph := distractor(row, paragraphs[document_key(row)]))]
-        same_type = typed[: counts.pop("same_type")]
+        wanted = counts.pop("same_type")
+        same_type = typed[:wanted]
         chosen += [(row, "same_type", paragraph) for row, paragraph in same_type]
-        counts["same_document"] += round(shares["same_type"] * total) - len(same_type)
+        counts["same_document"] += wanted - len(same_type)  # too few distractors: same-document questions instead
         taken = {id(row) for row, _ in same_type}
         rest = [row for row in pool if id(row) not in taken]
         start = 0

@@ -60,7 +60,7 @@ def _keep(question: MixQuestion, doc_id: str, text: str, single_paragraph: bool)
 
     distractor = None
     if question.kind == "same_type":  # only the chunks of the one paragraph that holds a thing of the answer's type
-        at = text.find(question.distractor or "\0")
+        at = text.find(question.distractor)
         distractor = [(at, at + len(question.distractor))] if at >= 0 else []
 
     def keep(record) -> bool:

@@ -98,11 +98,11 @@ class Encoder:
         shared cache (Settings.encoder_cache) keyed by the model's fingerprint, so a new index exports nothing;
         an index folder that holds its own export from before (``index/encoder/``) keeps using it. Two processes
         exporting at once each write a file of their own and rename it into place: the cache is never half written."""
-        model = settings.resolved_model_path()
-        legacy = settings.index_dir / "encoder"
-        if (legacy / f"{model_fingerprint(model)}.onnx").is_file():
-            return cls(model, legacy, precision=settings.embed_precision)
-        return cls(model, settings.resolved_encoder_cache(), precision=settings.embed_precision)
+        encoder = cls(settings.resolved_model_path(), settings.resolved_encoder_cache(), precision=settings.embed_precision)
+        legacy = settings.index_dir / "encoder" / encoder.onnx_file.name
+        if legacy.is_file():
+            encoder.onnx_file = legacy
+        return encoder
 
     def encode_query(self, text: str) -> np.ndarray:
         """One text's vector, remembered: retrieval and the answer's re-rank both need the question's."""

@@ -111,7 +111,7 @@ class VectorIndex:
             return {}
         got = self.collection.get(ids=ids, include=["embeddings"])
         embeddings = as_float32(got["embeddings"])
-        return {cid: float(np.dot(vector.astype(np.float32), emb)) for cid, emb in zip(got["ids"], embeddings)}
+        return {cid: float(np.dot(vector, emb)) for cid, emb in zip(got["ids"], embeddings)}
 
     @_server_call
     def embeddings(self, ids: list[str], sha256: str) -> np.ndarray | None:

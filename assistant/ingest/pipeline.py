@@ -79,6 +79,14 @@ def scan(roots: list[Path]) -> tuple[list[Path], list[tuple[str, str]], list[Pat
     """Files to index, failures (missing roots, unsupported named files, entries that are not regular files, folders
     that cannot be listed) and the folders scanned. Hidden files and folders are left out; links to folders too."""
     files, failures, folders = [], [], []
+
+    def add(path: Path) -> None:
+        reason = _not_indexable(path)
+        if reason:
+            failures.append((path.as_posix(), reason))
+        else:
+            files.append(path)
+
     for root in roots:
         if root.is_dir():  # a corpus folder that is itself a link is followed: it was named
             base = root.resolve()
@@ -92,20 +100,10 @@ def scan(roots: list[Path]) -> tuple[list[Path], list[tuple[str, str]], list[Pat
                 linked_folders = [name for name in subfolders if (Path(folder) / name).is_symlink()]
                 for name in sorted(names) + linked_folders:
                     path = Path(folder) / name
-                    if name.startswith(".") or (name not in linked_folders and _is_plain_unsupported(path)):
-                        continue
-                    reason = _not_indexable(path)
-                    if reason:
-                        failures.append((path.as_posix(), reason))
-                    else:
-                        files.append(path)
+                    if not name.startswith(".") and (name in linked_folders or not _is_plain_unsupported(path)):
+                        add(path)
         elif root.exists() or root.is_symlink():
-            path = Path(os.path.abspath(root))
-            reason = _not_indexable(path)
-            if reason:
-                failures.append((path.as_posix(), reason))
-            else:
-                files.append(path)
+            add(Path(os.path.abspath(root)))  # a named file of an unsupported type: the loader says so
         else:
             failures.append((str(root), "no such file or folder"))
     return list(dict.fromkeys(files)), failures, folders
@@ -134,8 +132,6 @@ def _not_indexable(path: Path) -> str | None:
     if not stat.S_ISREG(mode):
         kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device or special file"
         return f"not a regular file ({kind})"
-    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        return f"unsupported file type {path.suffix.lower() or '(none)'}; supported: {', '.join(SUPPORTED_SUFFIXES)}"
     return None
 
 
