@@ -86,22 +86,32 @@ def snapshot(corpus: Path, index: Path, server: dict | None = None) -> dict:
 def test_kill_9_at_random_points_then_ingest_equals_a_clean_ingest(tmp_path, encoder, index_mode):
     corpus = tmp_path / "corpus"
     write_corpus(corpus, 2000)
+    # The clean ingest first: its time from taking the write lock to the end sets where the kills fall, so
+    # they land mid-ingest on a fast CPU as on a slow one (fixed delays let a fast machine finish first).
+    clean, clean_server = with_encoder(tmp_path / "clean", encoder), index_mode()
+    process = ingest_process(corpus, clean, clean_server)
+    wait_for_lock_holder(clean, process, clean_server)
+    started = time.monotonic()
+    assert process.wait(timeout=300) == 0, process.stderr.read()
+    writing_seconds = time.monotonic() - started
+
     crashed, crashed_server = with_encoder(tmp_path / "crashed", encoder), index_mode()
     chance = random.Random(int(os.environ.get("CRASH_SEED", "20261125")))
     kills = 0
-    for _ in range(4):
+    for _ in range(8):
         process = ingest_process(corpus, crashed, crashed_server)
-        time.sleep(chance.uniform(1.5, 7.0))
+        while lock_holder_pid(crashed, crashed_server) != str(process.pid) and process.poll() is None:
+            time.sleep(0.02)
+        time.sleep(chance.uniform(0.05, 0.6) * writing_seconds)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
         process.wait()
+        if kills == 3:
+            break
     assert kills >= 2, "the ingest finished before it could be killed: raise the document count"
     finished = ingest_process(corpus, crashed, crashed_server)
     assert finished.wait(timeout=300) == 0, finished.stderr.read()
-
-    clean, clean_server = with_encoder(tmp_path / "clean", encoder), index_mode()
-    assert ingest_process(corpus, clean, clean_server).wait(timeout=300) == 0
 
     after_crashes, reference = snapshot(corpus, crashed, crashed_server), snapshot(corpus, clean, clean_server)
     assert len(reference["documents"]) == 2000 and len(reference["chunks"]) == 2000
