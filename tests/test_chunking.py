@@ -1,7 +1,10 @@
+from functools import lru_cache
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.ingest.chunking import blocks, chunk_text
+from assistant.ingest.chunking import PieceCounter, blocks, chunk_text
 from assistant.settings import bundled_model_path
 from assistant.text_analysis import match_terms, sentence_spans, terms, years_stated
 
@@ -31,6 +34,10 @@ WORDS = st.sampled_from(
         "naïve",
         "日本語",
         "Unions representing the officers have blocked plans.",
+        "25°C",
+        "\u00a0",  # a no-break space: whitespace to the tokenizer
+        "x\x1cy",  # a control character Python calls a space and the tokenizer deletes
+        "co-operate,",
     ]
 )
 DOCUMENTS = st.lists(WORDS, min_size=1, max_size=300).map(" ".join)
@@ -108,3 +115,36 @@ def test_blocks_tile_the_text_without_gaps_or_overlaps(text, limit):
     assert spans[0][0] == 0 and spans[-1][1] == len(text)
     assert all(end == start for (_, end), (start, _) in zip(spans, spans[1:]))
     assert all(0 < end - start <= limit for start, end in spans) or text == ""
+
+
+@lru_cache(maxsize=2)
+def plain_splitter(sizes: tuple[int, int]):
+    """llama-index's SentenceSplitter tokenizing every split it weighs, as chunking did before PieceCounter."""
+    from llama_index.core.node_parser import SentenceSplitter
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(MODEL / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    pieces = lambda text: tokenizer.encode(text, add_special_tokens=False).ids  # noqa: E731
+    return SentenceSplitter(chunk_size=sizes[0], chunk_overlap=sizes[1], tokenizer=pieces), tokenizer
+
+
+@settings(max_examples=150, deadline=None)
+@given(DOCUMENTS, st.sampled_from([(32, 4), (128, 16)]), st.data())
+def test_counting_pieces_from_the_block_gives_the_same_counts_and_chunks_as_tokenizing_each_split(text, sizes, data):
+    splitter, tokenizer = plain_splitter(sizes)
+    assert [c.text for c in chunk_text(text, MODEL, *sizes)] == splitter.split_text(text)
+    counter = PieceCounter(tokenizer)
+    counter.use(text)
+    start = data.draw(st.integers(0, len(text)))
+    piece = text[start : data.draw(st.integers(start, len(text)))]
+    assert counter.count(piece) == len(tokenizer.encode(piece, add_special_tokens=False).ids)
+
+
+def test_the_seed_articles_chunk_as_they_did_when_every_split_was_tokenized():
+    articles = sorted((Path(__file__).parent.parent / "corpus").glob("*.txt"))
+    assert len(articles) == 2
+    for article in articles:
+        text = article.read_text(encoding="utf-8")
+        assert [c.text for c in chunk_text(text, MODEL, 128, 16)] == plain_splitter((128, 16))[0].split_text(text)

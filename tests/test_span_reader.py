@@ -57,6 +57,15 @@ def test_the_shipped_span_reader_is_small_and_has_its_card():
     assert metrics["recipe"]["questions"] >= 18_000
 
 
+def test_the_shipped_card_is_what_the_card_writer_makes_of_the_shipped_metrics(tmp_path):
+    from assistant.answering.calibration import Calibration
+    from assistant.training.card import write_span_card
+
+    figures = json.loads((SPAN_READER_DIR / "metrics.json").read_text())
+    write_span_card(tmp_path, figures, Calibration.load(SPAN_READER_DIR / "calibration.json"))
+    assert (tmp_path / "README.md").read_text() == (SPAN_READER_DIR / "README.md").read_text()
+
+
 @pytest.mark.parametrize("missing", ["model.onnx", "tokenizer.json", "calibration.json"])
 def test_a_missing_span_reader_file_is_named_with_the_command_that_rebuilds_it(tmp_path, missing):
     copy = tmp_path / "span_reader"

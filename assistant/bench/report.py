@@ -16,15 +16,26 @@ def report_table(results: dict) -> str:
             f"| raw `SentenceTransformer.encode`, same chunks | {i['raw_encode_chunks_per_s']} chunks/s | |",
             f"| ingest / raw encode | {i['ratio']} | |",
         ]
+        if "encoder_alone_chunks_per_s" in i:
+            ceiling = round(i["encoder_alone_chunks_per_s"] / i["raw_encode_chunks_per_s"], 2)
+            lines.append(
+                f"| our encoder alone, {i['encoder_precision']}, same chunks: the ceiling of ingest here | "
+                f"{i['encoder_alone_chunks_per_s']} chunks/s = {ceiling} × raw encode | |"
+            )
         if "ingest_stages_s" in i:
             stages = ", ".join(f"{name.replace('_', ' ')} {seconds} s" for name, seconds in i["ingest_stages_s"].items())
-            lines.append(f"| where the ingest's {i['ingest_seconds']} s went (its own thread) | {stages} | |")
+            share = i["ingest_stages_s"].get("read_chunk", 0) / i["ingest_seconds"]
+            lines.append(
+                f"| where the ingest's {i['ingest_seconds']} s went (its own thread) | {stages} | "
+                f"read + chunk ≤ 3 % ({share:.0%}: {met(share <= 0.03)}) |"
+            )
         if "whole_process_ratio" in i:
+            goal = 2.0 if i["encoder_precision"].startswith("bf16") else 1.3  # issue #35: with native bf16, and without
             lines += [
                 f"| whole process: `assistant ingest` into a fresh index / a process encoding "
                 f"the same texts with sentence-transformers | {i['whole_process_ingest_s']} / "
                 f"{i['whole_process_plain_encode_s']} s = {i['whole_process_ratio']} × | "
-                f"≥ 1.0 ({met(i['whole_process_ratio'] >= 1.0)}) |"
+                f"≥ {goal} ({met(i['whole_process_ratio'] >= goal)}) |"
             ]
         if "peer_ratio" in i:
             goal = met(i["peer_ratio"] >= 3)
@@ -33,26 +44,20 @@ def report_table(results: dict) -> str:
                 f"| {peer} | {i['peer_chunks_per_s']} chunks/s | |",
                 f"| ingest / LlamaIndex default | {i['peer_ratio']} | ≥ 3.0 ({goal}) |",
             ]
-            if "encoder_alone_chunks_per_s" in i:
-                ceiling = round(i["encoder_alone_chunks_per_s"] / i["peer_chunks_per_s"], 2)
-                lines.append(
-                    f"| our encoder alone, {i['encoder_precision']}, same chunks: the ceiling of ingest here | "
-                    f"{i['encoder_alone_chunks_per_s']} chunks/s = {ceiling} × LlamaIndex default | |"
-                )
     w, c = results["warm_ask"], results["cold_ask"]
     lines += [
         f"| seed index: warm `ask` p50 / p95 ({w['questions']} questions) | {w['p50_ms']} / {w['p95_ms']} ms | "
-        f"≤ 40 / ≤ 100 ({met(w['p50_ms'] <= 40 and w['p95_ms'] <= 100)}) |",
+        f"p50 ≤ 60 ({met(w['p50_ms'] <= 60)}) |",
         f"| seed index: of which retrieve / answer, p50 | {w['retrieve_p50_ms']} / {w['answer_p50_ms']} ms | |",
         f"| seed index: cold `assistant ask`, median of {c['runs']} | {c['median_s']} s (max {c['max_s']} s) | "
-        f"≤ 1.5 s ({met(c['median_s'] <= 1.5)}) |",
+        f"≤ 1.0 s ({met(c['median_s'] <= 1.0)}) |",
     ]
     for key, s in results.items():
         if key.startswith("scale_"):
             server = key.endswith("_server")
             n = f"{s['chunks']:,} chunks" + (", server mode" if server else "")
             big = int(key.split("_")[1]) >= 100_000  # the size asked for: replicas land a few chunks off it
-            p50_goal = 45 if big else 30
+            p50_goal = 45 if big else 66  # 10k: hold the 55-66 ms of issue #35
             lines += [
                 f"| {n}: warm `ask` p50 / p95 ({s['questions']} SciFact queries) | {s['p50_ms']} / {s['p95_ms']} ms | "
                 f"p50 ≤ {p50_goal} ({met(s['p50_ms'] <= p50_goal)}) |",

@@ -37,21 +37,9 @@ def _absence_line(calibration, figures: dict) -> str:
 
 def write_card(out_dir: Path, figures: dict, calibration) -> None:
     """The model card: what the model is, its data and licences, the recipe and the measured figures."""
-    recipe, test, validation = figures["recipe"], figures["test"], figures["validation"]
-    fp32 = figures.get("test_fp32")
-    int8_cost = (
-        f"The fp32 weights, on the same TEST mix: answered share {cell(fp32['overall']['answered_share'])}, "
-        f"precision {cell(fp32['overall']['answered_precision'])} (int8 above)."
-        if fp32
-        else "The fp32 weights are not kept; what int8 costs was measured when the model was trained (metrics.json)."
-    )
-    weights = "\n".join(
-        f"- `{name}`: {' '.join(f'{w:+.3f}·{f}' for f, w in zip(model.features, model.weights))} {model.bias:+.3f}"
-        for name, model in (("answer", calibration.answer), ("related", calibration.related))
-    )
     weights_format = (
         "int8 weights (per-channel) computed in fp32, so that every CPU gives the same logits (assistant/inference.py)"
-        if recipe["quantized"]
+        if figures["recipe"]["quantized"]
         else "fp32"
     )
     card = f"""# Reader model card
@@ -73,66 +61,11 @@ through `assistant/answering/reader.py`; made by `assistant train-reader` (`assi
 
 Training uses only the documents not held out for the calibration mixes (below).
 
-## Recipe (seeded, `assistant train-reader`)
+{_sentence_reader_recipe(figures, calibration)}
 
-- {recipe["pairs"]:,} pairs ({recipe["positives"]:,} positive): the answer sentence; the {HARD_NEGATIVES} sentences of the
-  passage sharing most terms with the question and {RANDOM_NEGATIVES} random one; the closest sentences of an
-  unanswerable question's passage; a number or name of the question swapped for another
-  ({SWAP_SHARE:.0%} of answerable questions) against the sentence that answered the original.
-- {recipe["epochs"]} epoch(s), batch {recipe["batch_size"]}, learning rate {recipe["learning_rate"]}, linear warm-up and decay,
-  BCE loss, bf16 autocast, max {recipe["max_length"]} word pieces, seed {recipe["seed"]}; fine-tuning took
-  {recipe["train_seconds"] / 60:.0f} minutes on the {recipe["device"]}, the rest of the command (export, calibration, measurement)
-  {(recipe["total_seconds"] - (0 if recipe.get("reused_checkpoint") else recipe["train_seconds"])) / 60:.0f} minutes.
-- Calibration (`assistant/training/calibrate.py`): two logistic regressions fitted on the
-  VALIDATION mix, every question indexed, retrieved and read as the assistant does it. The
-  answer threshold ({calibration.answer_threshold:.3f}) is the lowest confidence at which the VALIDATION answers
-  are right {figures["precision_target"]:.0%} of the time (a cited sentence holds the answer); the
-  relatedness threshold ({calibration.related_threshold:.3f}) the highest that tells at most
-  {figures["false_not_found_limit"]:.0%} of the answerable questions "nothing in the documents".
+{_sentence_reader_mixes(figures)}
 
-Weights over standardised features:
-
-{weights}
-
-## The calibration mixes (`assistant/datasets/mix.py`)
-
-Held out by whole document (`assistant/datasets/splits.py`): the SQuAD 2.0 articles
-VALIDATION = {", ".join(sorted(VALIDATION_ARTICLES))} and TEST = {", ".join(sorted(TEST_ARTICLES))}, and a tenth each of the
-SQuADShifts (Wikipedia, Reddit, Amazon reviews) and Natural Questions documents. Each question
-is one kind: answerable; same-document (its own document with the passages holding the answer
-removed: the topic is there, the answer is not); off-topic (the index without its document);
-near-miss (SQuAD 2.0's unanswerable questions). Half are answerable, since people mostly ask
-what they indexed; of the rest, same-document most, off-topic next, near-misses least (they
-exist only in SQuAD 2.0). Questions per domain and kind (a same-document question whose
-document is a single chunk has nothing left to read and is left out):
-
-VALIDATION:
-
-{mix_table(figures["mix"]["validation"])}
-
-TEST:
-
-{mix_table(figures["mix"]["test"])}
-
-Nothing of the project's `tests/evalsets` was used.
-
-## Measured
-
-TEST (held out), this calibration, and the one it replaced on the same questions where known:
-
-{domain_table(test, figures.get("test_before"))}
-
-VALIDATION (fitted on):
-
-{domain_table(validation, figures.get("validation_before"))}
-
-{int8_cost}
-
-Reliability on TEST (expected calibration error {test["ece"]:.3f}; VALIDATION {validation["ece"]:.3f}):
-
-{reliability_table(test)}
-
-On the project's own seed questions the figures are in the README ("Answer quality").
+{_sentence_reader_measured(figures)}
 
 ## Limits
 
@@ -144,6 +77,95 @@ Ten AdvGLUE-QNLI training pairs asked SQuAD questions of held-out articles; they
 since 2026-12-02, after this model was trained (ten of ~56,000 candidate pairs).
 """
     (out_dir / "README.md").write_text(card)
+
+
+def _sentence_reader_recipe(figures: dict, calibration) -> str:
+    recipe = figures["recipe"]
+    weights = "\n".join(
+        f"- `{name}`: {' '.join(f'{w:+.3f}·{f}' for f, w in zip(model.features, model.weights))} {model.bias:+.3f}"
+        for name, model in (("answer", calibration.answer), ("related", calibration.related))
+    )
+    finishing_minutes = (recipe["total_seconds"] - (0 if recipe.get("reused_checkpoint") else recipe["train_seconds"])) / 60
+    return f"""## Recipe (seeded, `assistant train-reader`)
+
+- {recipe["pairs"]:,} pairs ({recipe["positives"]:,} positive): the answer sentence; the {HARD_NEGATIVES} sentences of the
+  passage sharing most terms with the question and {RANDOM_NEGATIVES} random one; the closest sentences of an
+  unanswerable question's passage; a number or name of the question swapped for another
+  ({SWAP_SHARE:.0%} of answerable questions) against the sentence that answered the original.
+- {recipe["epochs"]} epoch(s), batch {recipe["batch_size"]}, learning rate {recipe["learning_rate"]}, linear warm-up and decay,
+  BCE loss, bf16 autocast, max {recipe["max_length"]} word pieces, seed {recipe["seed"]}; fine-tuning took
+  {recipe["train_seconds"] / 60:.0f} minutes on the {recipe["device"]}, the rest of the command (export, calibration, measurement)
+  {finishing_minutes:.0f} minutes.
+- Calibration (`assistant/training/calibrate.py`): two logistic regressions fitted on the
+  VALIDATION mix, every question indexed, retrieved and read as the assistant does it. The
+  answer threshold ({calibration.answer_threshold:.3f}) is the lowest confidence at which the VALIDATION answers
+  are right {figures["precision_target"]:.0%} of the time (a cited sentence holds the answer); the
+  relatedness threshold ({calibration.related_threshold:.3f}) the highest that tells at most
+  {figures["false_not_found_limit"]:.0%} of the answerable questions "nothing in the documents".
+
+Weights over standardised features:
+
+{weights}"""
+
+
+def _sentence_reader_mixes(figures: dict) -> str:
+    return f"""## The calibration mixes (`assistant/datasets/mix.py`)
+
+Held out by whole document (`assistant/datasets/splits.py`): the SQuAD 2.0 articles
+VALIDATION = {", ".join(sorted(VALIDATION_ARTICLES))} and TEST = {", ".join(sorted(TEST_ARTICLES))}, and a tenth each of the
+SQuADShifts (Wikipedia, Reddit, Amazon reviews) and Natural Questions documents. Each question
+is one kind: answerable; same-document (its own document with the passages holding the answer
+removed: the topic is there, the answer is not); off-topic (the index without its document);
+near-miss (SQuAD 2.0's unanswerable questions). Half are answerable, since people mostly ask
+what they indexed; of the rest, same-document most, off-topic next, near-misses least (they
+exist only in SQuAD 2.0). Questions per domain and kind (a same-document question whose
+document is a single chunk has nothing left to read and is left out):
+
+{_mix_sizes(figures)}"""
+
+
+def _mix_sizes(figures: dict) -> str:
+    return f"""VALIDATION:
+
+{mix_table(figures["mix"]["validation"])}
+
+TEST:
+
+{mix_table(figures["mix"]["test"])}
+
+Nothing of the project's `tests/evalsets` was used."""
+
+
+def _sentence_reader_measured(figures: dict) -> str:
+    test, validation, fp32 = figures["test"], figures["validation"], figures.get("test_fp32")
+    int8_cost = (
+        f"The fp32 weights, on the same TEST mix: answered share {cell(fp32['overall']['answered_share'])}, "
+        f"precision {cell(fp32['overall']['answered_precision'])} (int8 above)."
+        if fp32
+        else "The fp32 weights are not kept; what int8 costs was measured when the model was trained (metrics.json)."
+    )
+    return f"""## Measured
+
+TEST (held out), this calibration, and the one it replaced on the same questions where known:
+
+{domain_table(test, figures.get("test_before"))}
+
+VALIDATION (fitted on):
+
+{domain_table(validation, figures.get("validation_before"))}
+
+{int8_cost}
+
+{_reliability(figures)}
+
+On the project's own seed questions the figures are in the README ("Answer quality")."""
+
+
+def _reliability(figures: dict) -> str:
+    test, validation = figures["test"], figures["validation"]
+    return f"""Reliability on TEST (expected calibration error {test["ece"]:.3f}; VALIDATION {validation["ece"]:.3f}):
+
+{reliability_table(test)}"""
 
 
 SPAN_SOURCES = """| data | licence | used for |
@@ -166,18 +188,8 @@ def write_span_card(out_dir: Path, figures: dict, calibration) -> None:
     """The span reader's model card: what it is, its data and licences, the recipe and the measured figures."""
     from assistant.answering.extractive import SPAN_READ_PASSAGES
 
-    recipe, test, validation = figures["recipe"], figures["test"], figures["validation"]
+    recipe = figures["recipe"]
     near_misses = NEAR_MISSES.format(recipe["near_misses_made"]) if recipe.get("near_misses_made") else ""
-    drawn = f"at most {recipe['max_questions']:,}" if recipe["max_questions"] else "all of TRAIN"
-    fine_tune = (
-        f"\n- A fine-tune of `{recipe['init']}`: every {recipe['focus']}* row, its written near-misses"
-        f" {recipe['near_miss_repeats']} times, {recipe['replay']:,} rows of the other datasets."
-        if recipe.get("init") or recipe.get("focus")
-        else ""
-    )
-    weights = "\n".join(
-        f"- {name}: {weight:+.3f}" for name, weight in zip(calibration.answer.features, calibration.answer.weights)
-    )
     card = f"""# Span reader (MiniLM-L6, extractive question answering)
 
 Reads a question with a passage and gives every word piece a start and an end logit; [CLS] stands
@@ -198,7 +210,51 @@ Training questions come from TRAIN documents only (`assistant/datasets/splits.py
 questions are also asked of another paragraph of their own document that does not contain the
 answer string (an honest unanswerable example).{near_misses}
 
-## Recipe
+{_span_reader_recipe(figures, calibration)}
+
+## The calibration mixes
+
+{_mix_sizes(figures)}
+
+## Measured
+
+Through the answerer as shipped, its checks after the calibration included (a sentence from a
+document that never names the question's year is not stated: `docs/how-it-works.md`).
+
+TEST (held out):
+
+{domain_table(figures["test"])}
+
+VALIDATION (fitted on):
+
+{domain_table(figures["validation"])}
+
+{_reliability(figures)}
+
+SQuAD-format figures on the held-out articles (`assistant eval squad`) and the seed questions are in
+the README ("Answer quality").
+
+## Limits
+
+English only. Trained for {recipe["epochs"]} epoch(s) on {recipe["questions"]:,} questions on a 2-core CPU: a fraction of
+what published extractive readers see (SQuAD 2.0 alone has 130k).
+"""
+    (out_dir / "README.md").write_text(card)
+
+
+def _span_reader_recipe(figures: dict, calibration) -> str:
+    recipe = figures["recipe"]
+    drawn = f"at most {recipe['max_questions']:,}" if recipe["max_questions"] else "all of TRAIN"
+    fine_tune = (
+        f"\n- A fine-tune of `{recipe['init']}`: every {recipe['focus']}* row, its written near-misses"
+        f" {recipe['near_miss_repeats']} times, {recipe['replay']:,} rows of the other datasets."
+        if recipe.get("init") or recipe.get("focus")
+        else ""
+    )
+    weights = "\n".join(
+        f"- {name}: {weight:+.3f}" for name, weight in zip(calibration.answer.features, calibration.answer.weights)
+    )
+    return f"""## Recipe
 
 - {recipe["questions"]:,} questions ({recipe["unanswerable"]:,} without an answer in their passage;
   {drawn} drawn before the made ones),
@@ -214,43 +270,4 @@ answer string (an honest unanswerable example).{near_misses}
 
 Weights over standardised features:
 
-{weights}
-
-## The calibration mixes
-
-VALIDATION:
-
-{mix_table(figures["mix"]["validation"])}
-
-TEST:
-
-{mix_table(figures["mix"]["test"])}
-
-Nothing of the project's `tests/evalsets` was used.
-
-## Measured
-
-Through the answerer as shipped, its checks after the calibration included (a sentence from a
-document that never names the question's year is not stated: `docs/how-it-works.md`).
-
-TEST (held out):
-
-{domain_table(test)}
-
-VALIDATION (fitted on):
-
-{domain_table(validation)}
-
-Reliability on TEST (expected calibration error {test["ece"]:.3f}; VALIDATION {validation["ece"]:.3f}):
-
-{reliability_table(test)}
-
-SQuAD-format figures on the held-out articles (`assistant eval squad`) and the seed questions are in
-the README ("Answer quality").
-
-## Limits
-
-English only. Trained for {recipe["epochs"]} epoch(s) on {recipe["questions"]:,} questions on a 2-core CPU: a fraction of
-what published extractive readers see (SQuAD 2.0 alone has 130k).
-"""
-    (out_dir / "README.md").write_text(card)
+{weights}"""
