@@ -8,6 +8,7 @@ Bruch et al., "An Analysis of Fusion Functions for Hybrid Retrieval" (2023).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -83,27 +84,58 @@ class HybridRetriever:
         # BM25 scores in a worker thread while the query is encoded (~1 ms of ~9 at 100k chunks, README)
         lexical = _bm25_thread().submit(bm25.query, query, depth)
         vector = self.encoder.encode_query(query)
-        return Rankings(vector, self.index.vectors.query(vector, depth), lexical.result())
+        return Rankings(vector, self.index.dense(vector, depth), lexical.result())
 
     def retrieve(
         self, query: str, top_k: int, keep: Callable[[ChunkRecord], bool] | None = None, depth: int | None = None
     ) -> list[RetrievedChunk]:
-        """The top_k fused chunks; with ``keep``, only chunks it accepts (the calibration mixes leave passages out)."""
+        """The top_k fused chunks; with ``keep``, only chunks it accepts (the calibration mixes leave passages out).
+        Near-identical chunks (copies, templated lines) count once, and the first hit of each list is always kept:
+        when one list is noise the other's best is not fused away."""
         rankings = self.rankings(query, depth)
         fused = fuse(rankings.dense, rankings.bm25, self.fusion, self.alpha, self.rrf_k)
         # The catalog is the source of truth: vectors it does not list (a crashed ingest) are skipped.
         ranked = sorted(fused, key=fused.__getitem__, reverse=True)
-        records = self.index.catalog.chunks(ranked if keep else ranked[: top_k * 2])
-        ranked = [cid for cid in ranked if cid in records and (keep is None or keep(records[cid]))][:top_k]
+        firsts = [ranking[0][0] for ranking in (rankings.bm25, rankings.dense) if ranking]
+        records = self.index.catalog.chunks(ranked if keep else list(dict.fromkeys(ranked[: top_k * 4] + firsts)))
+        accepted = {cid for cid in records if keep is None or keep(records[cid])}
+        must = [next((cid for cid, _ in ranking if cid in accepted), None) for ranking in (rankings.bm25, rankings.dense)]
+        ranked = distinct([cid for cid in ranked if cid in accepted], records, top_k, [cid for cid in must if cid])
         similarity = dict(rankings.dense)
         missing = [cid for cid in ranked if cid not in similarity]
-        similarity.update(self.index.vectors.similarities(rankings.vector, missing))
+        similarity.update(self.index.similarities(rankings.vector, missing))
         dense_rank = {cid: rank for rank, (cid, _) in enumerate(rankings.dense)}
         bm25_rank = {cid: rank for rank, (cid, _) in enumerate(rankings.bm25)}
         return [
             RetrievedChunk(records[cid], fused[cid], similarity.get(cid, 0.0), dense_rank.get(cid), bm25_rank.get(cid))
             for cid in ranked
         ]
+
+
+def _shape(text: str) -> frozenset[str]:
+    """A chunk's words with digits masked: two chunks of one template ("shipment alpha-17", "alpha-18") look alike."""
+    return frozenset(re.sub(r"\d+", "0", word) for word in text.lower().split())
+
+
+def distinct(ranked: list[str], records: dict[str, ChunkRecord], top_k: int, must: list[str]) -> list[str]:
+    """The best top_k of ranked that are not near-copies of a better one (NEAR_COPY of their masked words
+    shared), with each chunk of ``must`` that survives among them: in for the worst of the others."""
+    kept: list[str] = []
+    shapes: list[frozenset[str]] = []
+    for cid in ranked:
+        shape = _shape(records[cid].text)
+        if not any(len(shape & other) >= NEAR_COPY * max(len(shape), len(other)) for other in shapes):
+            kept.append(cid)
+            shapes.append(shape)
+    chosen = kept[:top_k]
+    for cid in must:
+        if cid in kept and cid not in chosen and chosen:
+            chosen.remove(next(c for c in reversed(chosen) if c not in must))
+            chosen.append(cid)
+    return sorted(chosen, key=kept.index)
+
+
+NEAR_COPY = 0.9
 
 
 @lru_cache(maxsize=1)

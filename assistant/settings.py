@@ -50,6 +50,9 @@ class Settings(BaseSettings):
 
     top_k: int = 5
     candidates: int = 50  # depth of each of the dense and BM25 lists before fusion
+    # Up to this many chunks the dense list is an exact search over every vector held in memory (~150 MB at 100k);
+    # Chroma's HNSW graph loses recall among repeated vectors (index/vectors.py, ExactVectors). Above it, HNSW.
+    exact_search_max_chunks: int = 200_000
     # Fusion of the two lists, tuned on SciFact train (README, "Retrieval benchmark"): z-score mix
     # with this share for dense; "rrf" (reciprocal rank fusion with rrf_k) is the alternative.
     fusion: Literal["zscore", "rrf"] = "zscore"

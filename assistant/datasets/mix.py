@@ -49,6 +49,7 @@ ANSWER_TYPES = [
 DOMAINS = {
     "squad2-dev": "wikipedia",
     "squad2-train": "wikipedia",
+    "squad2-dev-more": "wikipedia",
     "squadshifts-new-wiki": "wikipedia",
     "squadshifts-reddit": "reddit",
     "squadshifts-amazon-reviews": "reviews",

@@ -13,8 +13,11 @@ import hashlib
 import json
 from pathlib import Path
 
-VALIDATION_ARTICLES = {"Computational_complexity_theory", "Islamism"}
-TEST_ARTICLES = {"Normans", "Huguenot", "Steam_engine"}
+# SQuAD 2.0 dev articles: the first five came with span_qa.jsonl.gz, the others with span_qa_squad.jsonl.gz
+# (issue #41: the near-miss parts of the held-out sets grow from tens of questions to hundreds).
+VALIDATION_ARTICLES = {"Computational_complexity_theory", "Islamism", "Economic_inequality", "Geology", "Black_Death"}
+TEST_ARTICLES = {"Normans", "Huguenot", "Steam_engine", "Rhine", "Oxygen", "University_of_Chicago", "Prime_number"}
+SPAN_FILES = ("span_qa.jsonl.gz", "span_qa_extra.jsonl.gz", "span_qa_squad.jsonl.gz")
 HASHED_DATASETS = {"squadshifts-new-wiki", "squadshifts-reddit", "squadshifts-amazon-reviews", "qed-nq"}
 HELD_OUT_TENTHS = {0: "validation", 1: "test"}
 
@@ -41,8 +44,12 @@ def split_of(row: dict) -> str:
 
 
 def read_rows(data_dir: Path) -> list[dict]:
+    """Every extractive question of ../shared/training (its README: sources, formats); a file not there is skipped
+    (span_qa_squad.jsonl.gz came later)."""
     rows = []
-    for name in ("span_qa.jsonl.gz", "span_qa_extra.jsonl.gz"):
+    for name in SPAN_FILES:
+        if name != SPAN_FILES[0] and not (data_dir / name).is_file():
+            continue
         with gzip.open(data_dir / name, "rt", encoding="utf-8") as handle:
             rows += [json.loads(line) for line in handle]
     return rows

@@ -190,6 +190,11 @@ class Catalog:
         with self.database.read() as db:
             return [row[0] for row in db.execute("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY n", (doc_id,)).fetchall()]
 
+    def chunk_id_list(self) -> list[str]:
+        """Every chunk id, in index order."""
+        with self.database.read() as db:
+            return [row[0] for row in db.execute("SELECT chunk_id FROM chunks ORDER BY doc_id, n").fetchall()]
+
     def chunk_shas(self) -> dict[str, str]:
         with self.database.read() as db:
             return dict(db.execute("SELECT c.chunk_id, d.sha256 FROM chunks c JOIN documents d USING (doc_id)").fetchall())

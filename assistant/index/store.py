@@ -23,7 +23,7 @@ from assistant.index.catalog import INDEXED_TEXT, Catalog
 from assistant.index.database import open_database
 from assistant.index.lexical import Bm25Files, Bm25InDatabase, Bm25Index
 from assistant.index.lock import IndexLockedError, write_lock
-from assistant.index.vectors import VectorIndex
+from assistant.index.vectors import ExactVectors, VectorIndex
 from assistant.settings import Settings
 
 
@@ -61,6 +61,8 @@ class Index:
         )
         self._bm25: Bm25Index | None = None
         self._bm25_stamp: object | None = None  # of the saved index self._bm25 was loaded from
+        self._exact: ExactVectors | None = None
+        self._vectors_generation = self.catalog.generation  # of the catalog when self.vectors was opened
 
     @property
     def bm25_dir(self) -> Path:
@@ -101,6 +103,32 @@ class Index:
         """Its vectors (by chunk id) and its catalog rows; the caller keeps BM25 in step."""
         self.vectors.delete_ids(self.catalog.chunk_ids(doc_id))
         self.catalog.remove_document(doc_id)
+
+    def dense(self, vector, k: int) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) of the k nearest chunks: exact search up to
+        ``exact_search_max_chunks`` (ExactVectors), Chroma's HNSW above it."""
+        exact = self._current_vectors()
+        return exact.query(vector, k) if exact is not None else self.vectors.query(vector, k)
+
+    def similarities(self, vector, ids: list[str]) -> dict[str, float]:
+        exact = self._current_vectors()
+        return exact.similarities(vector, ids) if exact is not None else self.vectors.similarities(vector, ids)
+
+    def _current_vectors(self) -> ExactVectors | None:
+        """Vectors as of the catalog's generation. Another process's ingest moves the generation on; an embedded
+        Chroma client does not see what another process wrote ("Error finding id"), so it is opened afresh."""
+        generation = self.catalog.generation
+        if generation != self._vectors_generation:
+            self.vectors = VectorIndex(self.settings, fresh=not self.settings.chroma_url)
+            self._vectors_generation = generation
+        if self._exact is not None and self._exact.generation == generation:
+            return self._exact
+        ids = self.catalog.chunk_id_list()
+        if len(ids) > self.settings.exact_search_max_chunks:
+            self._exact = None
+        else:
+            self._exact = ExactVectors.load(ids, self.vectors, generation, self._exact)
+        return self._exact
 
     def bm25(self) -> Bm25Index:
         """BM25 for a question: the saved index, rebuilt first if it lags behind the catalog.

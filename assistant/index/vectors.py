@@ -39,7 +39,9 @@ def as_float32(values) -> np.ndarray:
 class VectorIndex:
     """Chunk vectors in Chroma: written through llama-index's ChromaVectorStore, queried directly; we always pass embeddings."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, fresh: bool = False):
+        """``fresh``: an embedded client opened anew, not the one this process already has for the folder (which
+        does not see what another process wrote since it was opened)."""
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
@@ -56,6 +58,11 @@ class VectorIndex:
             except ValueError as exc:  # "Could not connect to a Chroma server"
                 raise IndexUnavailableError(f"the Chroma server {self.url} is unavailable: {exc}") from None
         else:
+            if fresh:
+                from chromadb.api.shared_system_client import SharedSystemClient
+
+                # Forget this folder's cached client; one still held (a question in flight) keeps its own system.
+                SharedSystemClient._identifier_to_system.pop(str(settings.index_dir / "chroma"), None)
             self.client = chromadb.PersistentClient(path=str(settings.index_dir / "chroma"), settings=chroma_settings)
         self.collection = self._open_collection(settings.collection)
         self._store = None
@@ -141,3 +148,65 @@ class VectorIndex:
     @_server_call
     def count(self) -> int:
         return self.collection.count()
+
+    @_server_call
+    def fetch(self, ids: list[str]) -> tuple[list[str], np.ndarray]:
+        """The stored vectors of those ids that Chroma holds (ids it lacks are left out), in pages Chroma takes."""
+        found, vectors = [], []
+        for first in range(0, len(ids), 5000):
+            got = self.collection.get(ids=ids[first : first + 5000], include=["embeddings"])
+            found += got["ids"]
+            vectors.append(as_float32(got["embeddings"]).reshape(len(got["ids"]), -1))
+        return found, (np.concatenate(vectors) if vectors else np.zeros((0, 0), dtype=np.float32))
+
+
+class ExactVectors:
+    """Every chunk vector of the index in one float32 matrix, searched exactly: a matrix-vector product and a
+    partial sort (100k x 384 is ~150 MB and a few ms here; ``python -m assistant.bench`` measures it against HNSW).
+
+    Chroma's HNSW graph loses its way among thousands of identical or near-identical vectors (templated logs,
+    ledgers: issue #42 measured the seed articles' chunks missing from its top 200 beside 8,000 ledger chunks),
+    so up to ``Settings.exact_search_max_chunks`` the dense list comes from here. A vector repeated exactly (a
+    chunk text indexed many times) is searched once, under its first chunk id, so copies cannot fill the list.
+    """
+
+    def __init__(self, ids: list[str], matrix: np.ndarray, generation: int):
+        self.ids, self.generation = ids, generation
+        if len(ids) == 0:
+            self.unique, self.rows, self.first_ids = np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64), []
+            return
+        as_bytes = np.ascontiguousarray(matrix).view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1])))
+        _, first, self.rows = np.unique(as_bytes.ravel(), return_index=True, return_inverse=True)
+        self.unique = np.ascontiguousarray(matrix[first])
+        self.first_ids = [ids[i] for i in first]
+
+    def similarities(self, vector: np.ndarray, ids: list[str]) -> dict[str, float]:
+        position = {cid: n for n, cid in enumerate(self.ids)}
+        found = [cid for cid in ids if cid in position]
+        if not found:
+            return {}
+        scores = self.unique[self.rows[[position[cid] for cid in found]]] @ vector.astype(np.float32)
+        return dict(zip(found, scores.tolist()))
+
+    @classmethod
+    def load(cls, ids: list[str], vectors: VectorIndex, generation: int, previous: ExactVectors | None = None) -> ExactVectors:
+        """The matrix for these chunk ids: rows of ``previous`` kept, only the new ids fetched from Chroma
+        (ids Chroma does not hold, a crashed ingest's, are left out)."""
+        known = {cid: n for n, cid in enumerate(previous.ids)} if previous is not None else {}
+        kept = [cid for cid in ids if cid in known]
+        fetched_ids, fetched = vectors.fetch([cid for cid in ids if cid not in known])
+        parts = [previous.unique[previous.rows[[known[cid] for cid in kept]]]] if kept else []
+        if fetched_ids:
+            parts.append(fetched)
+        matrix = np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros((0, 0), dtype=np.float32)
+        return cls(kept + fetched_ids, matrix, generation)
+
+    def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity), best first: the vectors are unit length, so a dot product."""
+        if k <= 0 or len(self.first_ids) == 0:
+            return []
+        scores = self.unique @ vector.astype(np.float32)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.first_ids[i], float(scores[i])) for i in top]

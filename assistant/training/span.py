@@ -17,16 +17,14 @@ calibration on the VALIDATION mix (calibrate.py), as ``assistant train-reader --
 from __future__ import annotations
 
 import json
-import math
-import os
 import random
 import re
 import time
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from assistant.datasets.splits import document_key, split_of
+from assistant.training.loop import train_resumable
 
 UNANSWERABLE_SHARE = 0.25  # answerable questions also asked of another paragraph of their document without the answer
 NAME_SWAP_SHARE = 0.15  # answerable questions with a name from their passage also asked of another name
@@ -148,23 +146,6 @@ def windows(tokenizer, rows: list[dict], max_length: int, doc_stride: int) -> li
     return out
 
 
-@lru_cache(maxsize=2)
-def _permutation(n: int, seed: int, epoch: int) -> tuple[int, ...]:
-    order = list(range(n))
-    random.Random(f"{seed}-{epoch}").shuffle(order)
-    return tuple(order)
-
-
-def _order(n: int, seed: int, step: int, batch_size: int) -> list[int]:
-    """The windows of a step: epoch e is a permutation seeded by (seed, e), so a resumed run needs only the step."""
-    epoch, offset = divmod(step * batch_size, n)
-    batch: list[int] = []
-    while len(batch) < batch_size:
-        batch += _permutation(n, seed, epoch)[offset : offset + batch_size - len(batch)]
-        epoch, offset = epoch + 1, 0
-    return batch
-
-
 def train(windows_: list[dict], base: Path, folder: Path, recipe: SpanRecipe, log=print):
     """Train (or continue training) in ``folder``; returns the model. The checkpoint is checked against the recipe."""
     import torch
@@ -172,54 +153,20 @@ def train(windows_: list[dict], base: Path, folder: Path, recipe: SpanRecipe, lo
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.set_verbosity_error()
-    folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
     model = AutoModelForQuestionAnswering.from_pretrained(str(base))
-    steps = max(1, math.ceil(len(windows_) * recipe.epochs / recipe.batch_size))
-    optimiser = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate, weight_decay=0.01)
-    warmup = max(1, steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
-    )
-    checkpoint = folder / "checkpoint.pt"
-    identity = {"recipe": asdict(recipe), "windows": len(windows_)}
-    step = 0
-    if checkpoint.is_file():
-        saved = torch.load(checkpoint, weights_only=False)
-        if saved["identity"] != identity:
-            raise ValueError(f"{checkpoint} belongs to another run ({saved['identity']}); use another folder")
-        model.load_state_dict(saved["model"])
-        optimiser.load_state_dict(saved["optimiser"])
-        schedule.load_state_dict(saved["schedule"])
-        torch.set_rng_state(saved["rng"])
-        step = saved["step"]
-        log(f"continuing from step {step} of {steps} ({checkpoint})")
-    model.train()
-    started, first_step = time.perf_counter(), step
-    while step < steps:
-        batch = [windows_[i] for i in _order(len(windows_), recipe.seed, step, recipe.batch_size)]
+
+    def loss_of(model, batch: list[dict]):
         length = max(sum(w["attention_mask"]) for w in batch)  # no compute spent on padding every window shares
         tensors = {k: torch.tensor([w[k][:length] for w in batch]) for k in ("input_ids", "attention_mask", "token_type_ids")}
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
-            output = model(**tensors, start_positions=torch.tensor([w["start"] for w in batch]),
-                           end_positions=torch.tensor([w["end"] for w in batch]))  # fmt: skip
-        output.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        schedule.step()
-        optimiser.zero_grad()
-        step += 1
-        if step % recipe.checkpoint_every == 0 or step == steps:
-            state = {"identity": identity, "step": step, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                     "schedule": schedule.state_dict(), "rng": torch.get_rng_state()}  # fmt: skip
-            partial = checkpoint.with_suffix(f".{os.getpid()}.partial")
-            torch.save(state, partial)
-            partial.replace(checkpoint)  # atomic: a kill never leaves half a checkpoint
-            rate = (step - first_step) * recipe.batch_size / (time.perf_counter() - started)
-            eta = (steps - step) * recipe.batch_size / max(rate, 1e-9)
-            log(f"step {step}/{steps}  loss {output.loss.item():.3f}  {rate:.1f} windows/s  ETA {eta / 60:.0f} min")
-    model.eval()
-    return model
+        return model(**tensors, start_positions=torch.tensor([w["start"] for w in batch]),
+                     end_positions=torch.tensor([w["end"] for w in batch])).loss  # fmt: skip
+
+    identity = {"recipe": asdict(recipe), "windows": len(windows_)}
+    return train_resumable(
+        model, windows_, folder, identity, loss_of, seed=recipe.seed, epochs=recipe.epochs, batch_size=recipe.batch_size,
+        learning_rate=recipe.learning_rate, checkpoint_every=recipe.checkpoint_every, bf16=recipe.bf16, unit="windows", log=log,
+    )  # fmt: skip
 
 
 def finish(
