@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 from pathlib import Path
@@ -78,9 +79,10 @@ def _add_use_commands(commands, common: argparse.ArgumentParser) -> None:
     status.add_argument("--documents", action="store_true", help="also list the documents (id, chunks, path)")
 
     delete = commands.add_parser(
-        "delete", parents=[common], help="remove documents from the index (and from the corpus folder, if they live there)"
+        "delete", parents=[common], help="remove documents from the index (the files stay; a folder ingest skips them)"
     )
     delete.add_argument("documents", nargs="+", help="a file path or a document id (see `assistant status --documents`)")
+    delete.add_argument("--remove-file", action="store_true", help="also delete the file, if it lies in the corpus folder")
     commands.add_parser(
         "migrate",
         parents=[common],
@@ -182,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](assistant, args)
     except AssistantError as exc:  # each says what to do; its class says the exit code (module docstring)
-        print(f"assistant: {exc}", file=sys.stderr)
+        print(f"assistant: {shown(exc)}", file=sys.stderr)
         return exc.exit_code
     except ValueError as exc:  # a setting or an argument that cannot be used
         print(f"assistant: {exc}", file=sys.stderr)
@@ -195,7 +197,7 @@ def cmd_ingest(assistant, args) -> int:
         print(json.dumps(report.__dict__, indent=2))
         return 0
     for path, reason in report.failed:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
+        print(f"skipped {shown(path)}: {shown(reason)}", file=sys.stderr)
     print(report.summary())
     return 0
 
@@ -251,11 +253,12 @@ def cmd_delete(assistant, args) -> int:
     missing = 0
     for wanted in args.documents:
         doc_id = by_path.get(Path(wanted).resolve().as_posix(), wanted)
-        removed = assistant.delete(doc_id)
+        removed = assistant.delete(doc_id, remove_file=args.remove_file)
         if removed:
-            print(f"deleted {removed}")
+            kept = "" if args.remove_file else " from the index (the file stays; `assistant ingest PATH` adds it back)"
+            print(f"deleted {shown(removed)}{kept}")
         else:
-            print(f"assistant: no indexed document {wanted}", file=sys.stderr)
+            print(f"assistant: no indexed document {shown(wanted)}", file=sys.stderr)
             missing += 1
     return EXIT_USAGE if missing else 0
 
@@ -276,10 +279,11 @@ def cmd_status(assistant, args) -> int:
         status["last_ingest"] = datetime.datetime.fromtimestamp(last).isoformat(timespec="seconds") if last else "never"
         listed = status.pop("documents_list", [])
         for key, value in status.items():
-            print(f"{key:12} {value}")
+            print(f"{key:12} {shown(value)}")
         for doc in listed:
             encoding = f"  ({doc['encoding']})" if doc["encoding"] not in ("", "utf-8") else ""
-            print(f"{doc['doc_id']}  {doc['chunks']:5} chunks  {doc['path']}{encoding}")
+            chunks = f"{doc['chunks']:5} chunk" + ("" if doc["chunks"] == 1 else "s")
+            print(f"{doc['doc_id']}  {chunks}  {shown(doc['title'])} \u2014 {shown(doc['path'])}{encoding}")
     return 0
 
 
@@ -420,25 +424,39 @@ OUTCOME_LABELS = {
 }
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def shown(text: str) -> str:
+    """Document text, titles and paths as terminal text: control characters (escape sequences that set the window
+    title, clear the screen or write the clipboard; a newline that forges an output line) shown escaped."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], str(text))
+
+
 def format_answer(answer) -> str:
     from assistant.answering.answer import marked
 
-    lines = [f"({answer.notice})", ""] if answer.notice else []
+    lines = [f"({shown(answer.notice)})", ""] if answer.notice else []
     confidence = "" if answer.confidence is None else f", confidence {answer.confidence:.2f}"
     bold = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("**", "**")
-    lines += [f"[{OUTCOME_LABELS.get(answer.outcome, answer.outcome)}{confidence}]", marked(answer, *bold), ""]
+    opening, closing = "\ue000", "\ue001"  # kept apart from the text's own characters until it is escaped
+    text = shown(marked(answer, opening, closing)).replace(opening, bold[0]).replace(closing, bold[1])
+    lines += [f"[{OUTCOME_LABELS.get(answer.outcome, answer.outcome)}{confidence}]", text, ""]
     flagged = [s for s in answer.sentences if s.verdict not in ("supported", "quoted")]
     if flagged:
-        lines += [f"! {s.verdict} (support {s.support:.2f}): {s.text}" for s in flagged] + [""]
+        lines += [f"! {s.verdict} (support {s.support:.2f}): {shown(s.text)}" for s in flagged] + [""]
     if answer.citations:
         lines.append("Sources:")
         lines += [
-            f"[{c.n}] {c.title}\n    {c.path}, chars {c.start}-{c.end}, support {c.support:.2f}\n    \u201c{c.quote}\u201d"
+            f"[{c.n}] {shown(c.title)}\n    {shown(c.path)}, chars {c.start}-{c.end}, support {c.support:.2f}\n"
+            f"    \u201c{shown(c.quote)}\u201d"
             for c in answer.citations
         ]
     if answer.related:
         lines += ([""] if answer.citations else []) + ["Related passages:"]
-        lines += [f"- {c.title} ({c.path}, chars {c.start}-{c.end}): {c.quote[:200]}" for c in answer.related]
+        lines += [
+            f"- {shown(c.title)} ({shown(c.path)}, chars {c.start}-{c.end}): {shown(c.quote[:200])}" for c in answer.related
+        ]
     return "\n".join(lines).rstrip()
 
 

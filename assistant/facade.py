@@ -156,12 +156,14 @@ class Assistant:
             raise UploadError(f"{clean}: {report.failed[0][1]}")
         return report
 
-    def delete(self, doc_id: str) -> str | None:
-        """Remove a document from the index and, when it lives under the corpus folder, from the corpus; its path."""
+    def delete(self, doc_id: str, remove_file: bool = False) -> str | None:
+        """Remove a document from the index; its path. The file stays where it is (a folder ingest then skips it)
+        unless ``remove_file`` and it lives under the corpus folder: nothing irreversible by default."""
         from assistant.ingest.pipeline import delete_documents
 
         try:
-            removed = delete_documents(self.settings, [doc_id], files_under=self.settings.corpus_dir)
+            files_under = self.settings.corpus_dir if remove_file else None
+            removed = delete_documents(self.settings, [doc_id], files_under=files_under)
         finally:
             self._reopen()
         return removed[0] if removed else None

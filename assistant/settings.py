@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     max_upload_mb: float = 20.0
+    # The work one file may make, for ingest and upload alike (ingest/loaders.py): a 13 KB PDF can yield 10 M
+    # characters, a 292 KB DOCX 200 MB of XML. A file over a limit is refused with a message naming it.
+    max_document_chars: int = 5_000_000
+    max_docx_unzipped_mb: float = 100.0
+    max_chunks_per_document: int = 20_000
 
     def resolved_model_path(self) -> Path:
         return self.model_path or bundled_model_path()

@@ -42,7 +42,7 @@ def test_upload_then_ask_then_delete(writable_assistant, serve, tmp_path):
     document = tmp_path / "lighthouse.txt"
     document.write_text(LIGHTHOUSE)
     message, *_ = client.predict([handle_file(document)], api_name="/upload")
-    assert "✔ lighthouse.txt: indexed" in message
+    assert "✔ `lighthouse.txt`: indexed" in message
     stored = writable_assistant.settings.corpus_dir / "lighthouse.txt"
     assert stored.read_text() == LIGHTHOUSE
 
@@ -51,8 +51,8 @@ def test_upload_then_ask_then_delete(writable_assistant, serve, tmp_path):
     assert reply["citations"][0]["path"] == stored.resolve().as_posix()
 
     doc_id = next(d["doc_id"] for d in json.loads(client.predict(api_name="/documents")) if d["path"].endswith("lighthouse.txt"))
-    message, *_ = client.predict(doc_id, api_name="/delete")
-    assert "Deleted lighthouse.txt" in message
+    message, *_ = client.predict(doc_id, True, api_name="/delete")
+    assert "Deleted `lighthouse.txt` from the index and the corpus folder" in message
     assert not stored.exists()
     assert ask(client, question)["abstained"]
     assert json.loads(client.predict(api_name="/status"))["documents"] == 2

@@ -101,7 +101,9 @@ def test_ask_read_the_highlighted_source_upload_and_delete(writable_assistant, s
     page.locator("#delete-choice input").click()
     page.get_by_role("option", name=re.compile("lighthouse.txt")).click()
     page.locator("#delete-button").click()
-    expect(page.locator("#delete-message")).to_contain_text("Deleted lighthouse.txt")
+    expect(page.locator("#delete-message")).not_to_contain_text("Deleted")  # one click asks, it deletes nothing
+    page.locator("#confirm-delete").click()
+    expect(page.locator("#delete-message")).to_contain_text("Deleted lighthouse.txt from the index (the file stays on disk)")
 
     page.get_by_role("tab", name="Chat").click()
     page.locator("#clear").click()

@@ -139,7 +139,7 @@ def test_eval_beir_or_mix_without_data_is_a_usage_error(seed_assistant, kind, tm
     assert done.returncode == 2 and "--data" in done.stderr
 
 
-def test_delete_by_path_or_id_removes_the_document_and_its_file(make_assistant, corpus_copy):
+def test_delete_by_path_or_id_removes_the_document_and_its_file_only_when_asked(make_assistant, corpus_copy):
     assistant = make_assistant(corpus_copy)
     assistant.ingest()
     index = assistant.settings.index_dir
@@ -147,11 +147,17 @@ def test_delete_by_path_or_id_removes_the_document_and_its_file(make_assistant, 
     listed = run("status", "--documents", "--json", index=index)
     ids = {Path(d["path"]).name: d["doc_id"] for d in json.loads(listed.stdout)["documents_list"]}
 
-    done = run("delete", str(shore), "--corpus", str(corpus_copy), index=index)
+    done = run("delete", str(shore), "--corpus", str(corpus_copy), "--remove-file", index=index)
     assert done.returncode == 0 and "deleted" in done.stdout and not shore.exists()
-    union = ids["french-police-union-blocks-channel-crackdown.txt"]
-    assert run("delete", union, index=index).returncode == 0
+    union_file = corpus_copy / "french-police-union-blocks-channel-crackdown.txt"
+    kept = run("delete", ids[union_file.name], "--corpus", str(corpus_copy), index=index)
+    assert kept.returncode == 0 and "the file stays" in kept.stdout and union_file.exists()  # nothing irreversible by default
     assert json.loads(run("status", "--json", index=index).stdout)["chunks"] == 0
+    again = run("ingest", str(corpus_copy), "--corpus", str(corpus_copy), index=index)  # a folder ingest skips it
+    assert "skipped 1 removed with delete" in again.stdout
+    assert json.loads(run("status", "--json", index=index).stdout)["chunks"] == 0
+    assert run("ingest", str(union_file), index=index).returncode == 0  # named on purpose, it comes back
+    assert json.loads(run("status", "--json", index=index).stdout)["documents"] == 1
     missing = run("delete", "no-such-document", index=index)
     assert missing.returncode == 2 and "no indexed document" in missing.stderr
 
@@ -167,3 +173,23 @@ def test_an_uncertain_answer_says_so_with_its_confidence_and_marks_the_possible_
     assert result["outcome"] == "uncertain" and result["abstained"] is True
     assert result["answer_span"]["text"] == "£500 million" and result["answer_span"]["citation"] == 1
     assert result["answer"].startswith(("The documents may answer this", "Not confirmed by the documents"))
+
+
+def test_terminal_escapes_in_documents_are_shown_escaped(make_assistant, tmp_path):
+    """A title that sets the window title, a quote that clears the screen, a file name that forges a line (#42)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "evil\nskipped x: forged.md").write_text(
+        "# Keeper \x1b]0;owned\x07 notes\n\nThe lighthouse keeper of Port Ellery is Agnes Trevelyan.\x1b[2J\x1b]52;c;aGk=\x07\n"
+    )
+    assistant = make_assistant(corpus)
+    assistant.ingest()
+    index = assistant.settings.index_dir
+    for result in (
+        run("ask", "Who is the lighthouse keeper of Port Ellery?", index=index),
+        run("status", "--documents", index=index),
+    ):
+        assert result.returncode == 0, result.stderr
+        assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+        assert "\\x1b" in result.stdout or "\\n" in result.stdout
+        assert not any(line.startswith("skipped x") for line in result.stdout.splitlines())

@@ -6,6 +6,7 @@ The source of truth of an index: a chunk exists when the catalog says so.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -189,6 +190,13 @@ class Catalog:
     def chunk_ids(self, doc_id: str) -> list[str]:
         with self.database.read() as db:
             return [row[0] for row in db.execute("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY n", (doc_id,)).fetchall()]
+
+    def excluded_paths(self) -> set[str]:
+        """Files removed from the index with `delete` while left on disk: a folder ingest does not add them again."""
+        return set(json.loads(self.get_meta("excluded_paths", "[]")))
+
+    def set_excluded_paths(self, paths: set[str]) -> None:
+        self.set_meta(excluded_paths=json.dumps(sorted(paths)))
 
     def chunk_id_list(self) -> list[str]:
         """Every chunk id, in index order."""

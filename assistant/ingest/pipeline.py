@@ -23,7 +23,7 @@ from assistant.index.embedding import BULK_MIN_BATCH, Encoder
 from assistant.index.lock import write_lock
 from assistant.index.store import Index
 from assistant.ingest.chunking import Chunk, chunk_text
-from assistant.ingest.loaders import LoadError, load_document
+from assistant.ingest.loaders import Limits, LoadError, load_document
 from assistant.settings import SUPPORTED_SUFFIXES, Settings
 
 GROUP_CHUNKS = 512  # chunks embedded and written together: the unit of progress lost to a crash
@@ -38,6 +38,7 @@ class IngestReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     chunks_embedded: int = 0
     chunks_reused: int = 0  # vectors copied from an identical document already indexed (moved or copied files)
+    excluded: list[str] = field(default_factory=list)  # removed with `delete` (the file kept): a folder scan skips them
     seconds: float = 0.0
     # Where the time went, in seconds of this thread: reading and chunking, waiting for the encoder (its load
     # and whatever of the embedding was not hidden behind reading), storing, and rebuilding BM25. read_chunk_cpu
@@ -47,9 +48,10 @@ class IngestReport:
     )
 
     def summary(self) -> str:
+        skipped = f", skipped {len(self.excluded)} removed with delete" if self.excluded else ""
         return (
             f"added {len(self.added)}, updated {len(self.updated)}, removed {len(self.removed)}, "
-            f"unchanged {len(self.unchanged)}, failed {len(self.failed)}; "
+            f"unchanged {len(self.unchanged)}, failed {len(self.failed)}{skipped}; "
             f"{self.chunks_embedded} chunks embedded"
             + (f", {self.chunks_reused} reused" if self.chunks_reused else "")
             + f" in {self.seconds:.1f} s"
@@ -164,6 +166,13 @@ def ingest(
 
             report = IngestReport()
             files, report.failed, folders = scan(paths or [settings.corpus_dir])
+            excluded = index.catalog.excluded_paths()
+            named = {Path(p).resolve().as_posix() for p in paths or [] if Path(p).is_file()}
+            if excluded & named:  # a file named on purpose comes back
+                excluded -= named
+                index.catalog.set_excluded_paths(excluded)
+            report.excluded = sorted(f.as_posix() for f in files if f.as_posix() in excluded)
+            files = [f for f in files if f.as_posix() not in excluded]
             known = {doc.path: doc for doc in index.catalog.documents()}
             pending: list[_Pending] = []
             to_embed = _ChunkCounter()
@@ -222,8 +231,13 @@ def _changed_documents(files: list[Path], known: dict[str, DocumentRecord], sett
             continue
         started, started_cpu = time.perf_counter(), time.thread_time()
         try:
-            document = load_document(file)
+            document = load_document(file, Limits(settings.max_document_chars, int(settings.max_docx_unzipped_mb * 1e6)))
             chunks = chunk_text(document.text, settings.resolved_model_path(), settings.chunk_size, settings.chunk_overlap)
+            if len(chunks) > settings.max_chunks_per_document:
+                raise LoadError(
+                    f"makes {len(chunks):,} chunks, over the limit of {settings.max_chunks_per_document:,} for one file "
+                    "(ASSISTANT_MAX_CHUNKS_PER_DOCUMENT)"
+                )
         except LoadError as exc:
             report.failed.append((path, str(exc)))
             continue
@@ -244,6 +258,7 @@ def delete_documents(settings: Settings, doc_ids: list[str], *, files_under: Pat
 
     With ``files_under``, a document's file is deleted too when it lies in that folder: first, so a
     crash half-way leaves a file gone from the corpus, which the next ingest drops from the index.
+    A file left in place is remembered as removed on purpose: a folder ingest skips it (``ingest PATH`` adds it back).
     """
     with write_lock(settings.index_dir, settings.database_url):
         index = Index(settings)
@@ -255,6 +270,8 @@ def delete_documents(settings: Settings, doc_ids: list[str], *, files_under: Pat
                 continue
             if files_under is not None and Path(record.path).is_relative_to(files_under.resolve()):
                 Path(record.path).unlink(missing_ok=True)
+            else:
+                index.catalog.set_excluded_paths(index.catalog.excluded_paths() | {record.path})
             index.catalog.set_meta(dirty=1)
             index.remove_document(doc_id)
             removed.append(record.path)

@@ -14,6 +14,8 @@ from assistant.errors import AssistantError
 from assistant.facade import Assistant
 from assistant.server.render import (
     as_markdown,
+    as_text,
+    code,
     documents_table,
     plain_turns,
     source_cards,
@@ -36,16 +38,17 @@ class ChatEvents:
             yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
-        answer = None
+        answer, written = None, ""
         try:
             for piece in self.assistant.ask_stream(message, plain_turns(history[:-2]), int(top_k), mode):
-                if isinstance(piece, str):  # a generative answer as the LLM writes it (verified below)
-                    history[-1]["content"] += piece
+                if isinstance(piece, str):  # a generative answer as the LLM writes it (verified below), shown as text
+                    written += piece
+                    history[-1]["content"] = as_text(written)
                     yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
                 else:
                     answer = piece
         except (ValueError, AssistantError) as exc:  # too long, a reader file missing, a server down: say why
-            history[-1]["content"] = f"✘ {exc}"
+            history[-1]["content"] = f"✘ {as_text(str(exc))}"
             yield history, "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         payload = answer.to_json()
@@ -75,9 +78,9 @@ class ChatEvents:
             progress((i, len(files)), desc=f"Indexing {name}")
             try:
                 report = self.assistant.upload(name, Path(file).read_bytes())
-                messages.append(f"✔ {name}: indexed, {report.chunks_embedded} chunks")
+                messages.append(f"✔ {code(name)}: indexed, {report.chunks_embedded} chunks")
             except AssistantError as exc:  # refused, or the index unreachable
-                messages.append(f"✘ {exc}")
+                messages.append(f"✘ {as_text(str(exc))}")
         return (
             "\n\n".join(messages) or "No file chosen.",
             documents_table(self.assistant),
@@ -85,12 +88,14 @@ class ChatEvents:
             gr.update(choices=self.document_choices(), value=None),
         )
 
-    def delete(self, doc_id: str | None):
+    def delete(self, doc_id: str | None, remove_file: bool = False):
+        """Remove a document from the index; its file too only when asked (the page asks for a confirmation first)."""
         try:
-            path = self.assistant.delete(doc_id) if doc_id else None
-            message = f"Deleted {Path(path).name} from the index and the corpus." if path else "Choose an indexed document."
+            path = self.assistant.delete(doc_id, remove_file=bool(remove_file)) if doc_id else None
+            where = "the index and the corpus folder" if remove_file else "the index (the file stays on disk)"
+            message = f"Deleted {code(Path(path).name)} from {where}." if path else "Choose an indexed document."
         except AssistantError as exc:
-            message = f"✘ Nothing deleted: {exc}"
+            message = f"✘ Nothing deleted: {as_text(str(exc))}"
         return (
             message,
             documents_table(self.assistant),

@@ -53,9 +53,9 @@ def create_router(assistant: Assistant, api_key: str | None) -> APIRouter:
         return await call(request, work)
 
     @router.delete("/{doc_id}")
-    async def delete(request: Request, doc_id: str):
+    async def delete(request: Request, doc_id: str, remove_file: bool = False):
         def work():
-            removed = assistant.delete(doc_id)
+            removed = assistant.delete(doc_id, remove_file=remove_file)
             if removed is None:
                 raise ApiError(404, f"no indexed document {doc_id}", "document_not_found")
             return {"deleted": doc_id, "path": removed}

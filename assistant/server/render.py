@@ -40,17 +40,34 @@ def badge(answer: Answer) -> str:
     return f'<span class="badge {answer.outcome}">{BADGES.get(answer.outcome, answer.outcome)}{confidence}</span>'
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def as_text(text: str) -> str:
+    """Document (or LLM) text as Markdown that renders as that text: no HTML (a form, an overlay, an image
+    fetched from elsewhere), no Markdown (links, images, emphasis); only the characters themselves."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False)).replace("\n", "<br>")
+
+
+def code(name: str) -> str:
+    """A file name in a Markdown message, as literal text (a code span shows its characters as they are)."""
+    return "`" + name.replace("`", "'").replace("\n", " ") + "`"
+
+
 def as_markdown(answer: Answer, show_scores: bool = False) -> str:
-    """The chat message: an outcome badge, then the answer with each [n] linking to its source card, or the refusal."""
-    notice = f"\n\n*ℹ {answer.notice}*" if answer.notice else ""
+    """The chat message: an outcome badge, then the answer with each [n] linking to its source card, or the refusal.
+    Every word of the answer is the documents' (or the LLM's): shown as text (as_text), only the marks are ours."""
+    notice = f"\n\n*ℹ {as_text(answer.notice)}*" if answer.notice else ""
     if answer.outcome == "not_found":
         return f"{badge(answer)}\n\n{REFUSAL} The closest passages are listed beside the chat as related reading.{notice}"
-    text = re.sub(r"\[(\d+)\]", r"[[\1]](#source-\1)", marked(answer))
+    opening, closing = "\ue000", "\ue001"  # the answer's words, kept apart until the text is escaped
+    text = as_text(marked(answer, opening, closing)).replace(opening, "**").replace(closing, "**")
+    text = re.sub(r"\\\[(\d+)\\\]", r"[[\1]](#source-\1)", text)
     notes = []
     for sentence in answer.sentences:
         if sentence.verdict not in ("supported", "quoted"):
             why = "cites no source" if sentence.verdict == "uncited" else f"not supported by its source ({sentence.support:.2f})"
-            notes.append(f"⚠ {why}: {sentence.text[:100]}")
+            notes.append(f"⚠ {why}: {as_text(sentence.text[:100])}")
     if show_scores:
         notes.append(f"term evidence {answer.evidence:.2f}")
     return f"{badge(answer)}\n\n" + text + ("\n\n" + "\n\n".join(f"*{n}*" for n in notes) if notes else "") + notice

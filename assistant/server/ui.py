@@ -76,7 +76,11 @@ def build_app(assistant: Assistant):
             upload_button = gr.Button("Upload and index", elem_id="upload-button")
             upload_message = gr.Markdown(elem_id="upload-message")
             doomed = gr.Dropdown(label="Document to delete", choices=[], elem_id="delete-choice")
-            delete_button = gr.Button("Delete document", variant="stop", elem_id="delete-button")
+            remove_file = gr.Checkbox(label="Also delete the file from the corpus folder", value=False, elem_id="remove-file")
+            delete_button = gr.Button("Delete document…", variant="stop", elem_id="delete-button")
+            with gr.Row(visible=False) as confirm_row:
+                confirm_button = gr.Button("Yes, delete it", variant="stop", elem_id="confirm-delete")
+                cancel_button = gr.Button("Cancel", elem_id="cancel-delete")
             delete_message = gr.Markdown(elem_id="delete-message")
 
         chat_outputs = [chatbot, question, last_answer, cards, chosen, viewer]
@@ -92,7 +96,12 @@ def build_app(assistant: Assistant):
         upload_button.click(events.upload, files, [upload_message, table, status_md, doomed], api_name="upload").then(
             lambda: None, None, files
         )
-        delete_button.click(events.delete, doomed, [delete_message, table, status_md, doomed], api_name="delete")
+        # Nothing irreversible on one click: the button asks, the confirmation deletes.
+        delete_button.click(lambda doc: gr.update(visible=bool(doc)), doomed, confirm_row, api_visibility="private")
+        cancel_button.click(lambda: gr.update(visible=False), None, confirm_row, api_visibility="private")
+        confirm_button.click(
+            events.delete, [doomed, remove_file], [delete_message, table, status_md, doomed], api_name="delete"
+        ).then(lambda: gr.update(visible=False), None, confirm_row)
         app.load(lambda: (documents_table(assistant), status_markdown(assistant), gr.update(choices=events.document_choices())),
                  None, [table, status_md, doomed], api_visibility="private")  # fmt: skip
         gr.api(events.ask, api_name="ask")
