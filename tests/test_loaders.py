@@ -44,8 +44,11 @@ def test_docx_table_rows_keep_their_header_and_the_title_comes_from_its_properti
     loaded = load_document(path)
     assert loaded.title == "Quarterly sales"
     assert loaded.text.split("\n\n") == [
-        "Sales by region.", "Quarter | Region | Sales", "Quarter: Q3 | Region: North | Sales: 23", "Quarter: Q3 | Region: South | Sales: 7"
-    ]  # fmt: skip
+        "Sales by region.",
+        "Quarter | Region | Sales",
+        "Quarter: Q3 | Region: North | Sales: 23",
+        "Quarter: Q3 | Region: South | Sales: 7",
+    ]
 
 
 def test_a_markdown_paragraph_is_one_block_and_lists_keep_their_lines():
