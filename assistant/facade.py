@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -27,6 +28,20 @@ def follow_up_context(question: str, history: list[dict] | None) -> str:
     return " ".join(earlier[-2:])
 
 
+MAX_HISTORY_MESSAGES = 100  # every front end's conversation limits (the /v1 body's own limit is 1 MB too)
+MAX_HISTORY_CHARS = 1_000_000
+
+
+def check_history(history: list[dict] | None) -> list[dict]:
+    """The conversation, or ValueError when it is over the limits: its work is bounded whichever front end sent it."""
+    history = history or []
+    if len(history) > MAX_HISTORY_MESSAGES:
+        raise ValueError(f"the conversation has {len(history):,} messages; the limit is {MAX_HISTORY_MESSAGES}")
+    if sum(len(str(turn.get("content", ""))) for turn in history) > MAX_HISTORY_CHARS:
+        raise ValueError(f"the conversation is over {MAX_HISTORY_CHARS:,} characters long; start a new one")
+    return history
+
+
 def check_question(question: str, max_chars: int) -> str:
     """The question, stripped; ValueError with the reason when it is empty or too long to read."""
     question = (question or "").strip()
@@ -50,6 +65,8 @@ class Assistant:
         self._retriever = None
         self._generator = None
         self._lock = threading.Lock()
+        self._opening = threading.RLock()
+        self._writing = threading.Lock()  # this process's writes (uploads, deletes) wait for each other
         # The preload thread and a question may both want a model: one lock each, so neither waits on the other's.
         self._loading_encoder, self._loading_reader = threading.Lock(), threading.Lock()
 
@@ -98,14 +115,16 @@ class Assistant:
 
     @property
     def index(self):
-        """The open index; raises NoIndexError when there is none, IndexMismatchError when it was built otherwise."""
-        if self._index is None:
-            from assistant.index.store import Index
+        """The open index; raises NoIndexError when there is none, IndexMismatchError when it was built otherwise.
+        Opened once, under a lock: concurrent first requests raced on opening the embedded Chroma client."""
+        with self._opening:
+            if self._index is None:
+                from assistant.index.store import Index
 
-            index = Index(self.settings)
-            index.check_compatible(self.encoder.fingerprint, self.encoder.dim)
-            self._index = index
-        return self._index
+                index = Index(self.settings)
+                index.check_compatible(self.encoder.fingerprint, self.encoder.dim)
+                self._index = index
+            return self._index
 
     def ingest(self, paths: list[Path] | None = None, *, rebuild: bool = False):
         from assistant.ingest.pipeline import ingest
@@ -117,7 +136,7 @@ class Assistant:
 
     def _reopen(self) -> None:
         """After a write: the next question opens the index afresh (questions in flight keep the old handles)."""
-        with self._lock:
+        with self._lock, self._opening:
             self._index = self._retriever = None
 
     def documents(self):
@@ -132,19 +151,29 @@ class Assistant:
     def upload(self, name: str, data: bytes):
         """Store an upload under the corpus folder and index it; UploadError (and nothing written) if refused."""
         from assistant.index.lock import IndexLockedError
-        from assistant.ingest.uploads import UploadError, check_upload
+        from assistant.ingest.uploads import UploadConflictError, UploadError, check_upload
 
         clean = check_upload(name, data, int(self.settings.max_upload_mb * 1e6))
         corpus = self.settings.corpus_dir
         target = corpus / clean
         if target.exists():
-            raise UploadError(f"{clean}: a document with this name is already in the corpus; delete it first or rename the file")
+            raise UploadConflictError(
+                f"{clean}: a document with this name is already in the corpus; delete it first or rename the file"
+            )
         corpus.mkdir(parents=True, exist_ok=True)
-        staging = corpus / f".{clean}.part"  # hidden: an ingest running meanwhile skips it
+        # A staging file of its own (hidden: an ingest running meanwhile skips it), linked in only if the name is
+        # still free: of two uploads of one name at once, one wins and the other is told so.
+        staging = corpus / f".{clean}.{os.getpid()}.{threading.get_ident()}.part"
         staging.write_bytes(data)
-        staging.replace(target)
         try:
-            report = self.ingest([target])
+            os.link(staging, target)
+        except FileExistsError:
+            raise UploadConflictError(f"{clean}: another upload of this name came first; rename the file") from None
+        finally:
+            staging.unlink(missing_ok=True)
+        try:
+            with self._writing:
+                report = self.ingest([target])
         except IndexLockedError as exc:
             target.unlink()
             raise UploadError(f"{clean}: not indexed, {exc}") from None
@@ -163,7 +192,8 @@ class Assistant:
 
         try:
             files_under = self.settings.corpus_dir if remove_file else None
-            removed = delete_documents(self.settings, [doc_id], files_under=files_under)
+            with self._writing:
+                removed = delete_documents(self.settings, [doc_id], files_under=files_under)
         finally:
             self._reopen()
         return removed[0] if removed else None
@@ -183,6 +213,7 @@ class Assistant:
         """The answer's text as it is written (generative mode only), then the final, verified Answer."""
         mode = mode or self.answer_modes[-1]
         question = check_question(question, self.settings.max_question_chars)
+        history = check_history(history)
         if mode not in self.answer_modes:
             raise ValueError(f"answer mode {mode!r} is not configured; available: {', '.join(self.answer_modes)}")
         started = time.perf_counter()

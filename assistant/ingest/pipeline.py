@@ -262,6 +262,8 @@ def delete_documents(settings: Settings, doc_ids: list[str], *, files_under: Pat
     """
     with write_lock(settings.index_dir, settings.database_url):
         index = Index(settings)
+        if index.catalog.get_meta("dirty") == "1":  # a crashed write: repaired before this delete may clear the flag
+            _reconcile(index)
         bm25_current = index.saved_bm25.generation() == index.catalog.generation
         removed = []
         for doc_id in doc_ids:

@@ -22,6 +22,12 @@ class UploadError(AssistantError):
     exit_code, http_status, kind, code = 2, 400, "invalid_request_error", "upload_refused"
 
 
+class UploadConflictError(UploadError):
+    """The name is taken: by a document in the corpus, or by another upload of the same name at the same moment."""
+
+    http_status, code = 409, "upload_conflict"
+
+
 def safe_name(name: str) -> str:
     """A plain file name: no folders, no leading dots, only letters, digits, dot, dash and underscore."""
     base = unicodedata.normalize("NFKC", Path(name.replace("\\", "/")).name)

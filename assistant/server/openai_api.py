@@ -22,12 +22,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from assistant.errors import AssistantError
-from assistant.facade import Assistant
+from assistant.facade import MAX_HISTORY_MESSAGES, Assistant
 from assistant.server.api_models import AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice, ModelCard, ModelList
 
 MODEL_PREFIX = "corpus-assistant"
 MAX_BODY_BYTES = 1_000_000
-MAX_MESSAGES = 100
 STREAM_WORDS = 6  # words per streamed chunk
 
 
@@ -93,8 +92,8 @@ def parse_request(body: bytes, models: dict[str, str]) -> tuple[str, str, list[d
         raise ApiError(400, f"unknown model {request.model!r}; available: {', '.join(models)}", "model_not_found", "model")
     if not request.messages:
         raise ApiError(400, "messages must be a non-empty list", param="messages")
-    if len(request.messages) > MAX_MESSAGES:
-        raise ApiError(400, f"at most {MAX_MESSAGES} messages per request", param="messages")
+    if len(request.messages) > MAX_HISTORY_MESSAGES:
+        raise ApiError(400, f"at most {MAX_HISTORY_MESSAGES} messages per request", param="messages")
     if request.messages[-1].role != "user":
         raise ApiError(400, "the last message must be the user's question", param="messages")
     question = request.messages[-1].text.strip()

@@ -1,0 +1,70 @@
+"""What a hostile or careless user found (issue #42), against `python app.py` as a real process over real HTTP:
+oversized conversations refused before they are read, two uploads of one name at once, concurrent first requests."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from assistant.facade import check_history
+from tests.conftest import CORPUS, SHORE_QUESTION
+from tests.test_openai_api import start_app
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1]) / 1024
+
+
+@pytest.fixture
+def app(make_assistant, tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    assistant = make_assistant(corpus)
+    assistant.ingest()
+    process, url = start_app(assistant.settings.index_dir, env={"ASSISTANT_CORPUS_DIR": str(corpus)})
+    yield process, url, corpus
+    process.terminate()
+    process.wait()
+
+
+def test_a_huge_conversation_is_refused_before_it_is_read_and_questions_go_on(app):
+    process, url, _ = app
+    question = {"model": "corpus-assistant", "messages": [{"role": "user", "content": SHORE_QUESTION}]}
+    with ThreadPoolExecutor(4) as pool:  # concurrent first requests: the index is opened once, before serving
+        replies = list(pool.map(lambda _: httpx.post(f"{url}/v1/chat/completions", json=question, timeout=120), range(4)))
+    assert [r.status_code for r in replies] == [200] * 4
+    before = rss_mb(process.pid)
+    history = [{"role": "user", "content": "x" * 1000}] * 20_000  # 20 MB, as the issue's probe sent to Gradio's /ask
+    started = time.perf_counter()
+    refused = httpx.post(f"{url}/gradio_api/call/ask", json={"data": [SHORE_QUESTION, history, 0, ""]}, timeout=60)
+    assert refused.status_code == 413 and "limit" in refused.json()["error"]["message"]
+    assert time.perf_counter() - started < 5
+    assert httpx.post(f"{url}/v1/chat/completions", json=question, timeout=60).status_code == 200
+    assert rss_mb(process.pid) - before < 100
+
+
+def test_the_facade_bounds_every_front_ends_history():
+    with pytest.raises(ValueError, match="limit is 100"):
+        check_history([{"role": "user", "content": "a"}] * 101)
+    with pytest.raises(ValueError, match="1,000,000 characters"):
+        check_history([{"role": "user", "content": "a" * 600_000}] * 2)
+
+
+def test_two_uploads_of_one_name_at_once_one_wins_the_other_is_told(app):
+    _, url, corpus = app
+    text = b"The lighthouse keeper of Port Ellery is Agnes Trevelyan.\n"
+
+    def upload(_):
+        return httpx.post(f"{url}/v1/documents", params={"name": "keeper.txt"}, content=text, timeout=120)
+
+    with ThreadPoolExecutor(2) as pool:
+        statuses = sorted(r.status_code for r in pool.map(upload, range(2)))
+    assert statuses == [200, 409]
+    assert (corpus / "keeper.txt").read_bytes() == text
+    assert not list(corpus.glob(".*.part"))
