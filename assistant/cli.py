@@ -72,8 +72,10 @@ def _add_use_commands(commands, common: argparse.ArgumentParser) -> None:
     ask = commands.add_parser("ask", parents=[common], help="answer one question, or one per line from stdin with '-'")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print JSON (always JSON lines with '-')")
+    ask.add_argument("--doc", action="append", dest="documents", metavar="PATH_OR_ID", help="ask only this document (repeatable)")
 
     commands.add_parser("chat", parents=[common], help="a conversation in the terminal")
+    commands.add_parser("mcp", parents=[common], help="serve the Model Context Protocol on stdin/stdout (for agents, editors)")
     status = commands.add_parser("status", parents=[common], help="what is indexed")
     status.add_argument("--json", action="store_true")
     status.add_argument("--documents", action="store_true", help="also list the documents (id, chunks, path)")
@@ -203,17 +205,39 @@ def cmd_ingest(assistant, args) -> int:
 
 
 def cmd_ask(assistant, args) -> int:
+    from assistant.errors import AssistantError
+
     assistant.preload()
-    if args.question == "-":
+    documents = args.documents
+    if args.question == "-":  # one JSON line per question; a question that cannot be asked gets its error, the rest go on
+        failed = 0
+        sys.stdin.reconfigure(errors="surrogateescape")  # an undecodable line is that line's error, not the batch's end
         for line in sys.stdin:
-            if line.strip():
-                print(json.dumps(assistant.ask(line.strip(), mode=args.mode).to_json(), ensure_ascii=False), flush=True)
-        return 0
+            if not line.strip():
+                continue
+            try:
+                reply = assistant.ask(clean_question(line.strip()), mode=args.mode, documents=documents).to_json()
+            except (AssistantError, ValueError) as exc:
+                shown_question = line.strip().encode("utf-8", "backslashreplace").decode("utf-8")
+                reply, failed = {"question": shown_question, "error": str(exc)}, failed + 1
+            print(json.dumps(reply, ensure_ascii=False), flush=True)
+        return EXIT_USAGE if failed else 0
+    question = clean_question(args.question)
     if args.json:
-        print(json.dumps(assistant.ask(args.question, mode=args.mode).to_json(), indent=2, ensure_ascii=False))
+        print(json.dumps(assistant.ask(question, mode=args.mode, documents=documents).to_json(), indent=2, ensure_ascii=False))
     else:
-        print(format_answer(stream_to_terminal(assistant.ask_stream(args.question, mode=args.mode))))
+        print(format_answer(stream_to_terminal(assistant.ask_stream(question, mode=args.mode, documents=documents))))
     return 0
+
+
+def clean_question(question: str) -> str:
+    """The question as valid text: a lone surrogate (undecodable bytes on the command line or stdin) is refused with
+    a message, not a tokenizer traceback."""
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"the question is not valid UTF-8 text (at character {exc.start})") from None
+    return question
 
 
 def stream_to_terminal(pieces) -> object:
@@ -460,6 +484,13 @@ def format_answer(answer) -> str:
     return "\n".join(lines).rstrip()
 
 
+def cmd_mcp(assistant, args) -> int:
+    from assistant.server.mcp_server import run_stdio
+
+    run_stdio(assistant)
+    return 0
+
+
 def cmd_serve(assistant, args) -> int:
     from assistant.server.launcher import serve
 
@@ -472,6 +503,7 @@ COMMANDS = {
     "ingest": cmd_ingest,
     "ask": cmd_ask,
     "chat": cmd_chat,
+    "mcp": cmd_mcp,
     "status": cmd_status,
     "delete": cmd_delete,
     "eval": cmd_eval,

@@ -203,17 +203,56 @@ class Assistant:
         """The answerers on offer, the default last: generative when an LLM is configured."""
         return ("extractive", "generative") if self.settings.llm != "none" else ("extractive",)
 
-    def ask(self, question: str, history: list[dict] | None = None, top_k: int | None = None, mode: str | None = None) -> Answer:
-        *_, answer = self.ask_stream(question, history, top_k, mode)
+    def ask(
+        self,
+        question: str,
+        history: list[dict] | None = None,
+        top_k: int | None = None,
+        mode: str | None = None,
+        documents: list[str] | None = None,
+    ) -> Answer:
+        *_, answer = self.ask_stream(question, history, top_k, mode, documents)
         return answer
 
+    def resolve_documents(self, wanted: list[str] | None) -> frozenset[str] | None:
+        """Doc ids for document ids or file paths (as listed, or relative to here); ValueError naming one not indexed.
+        None or an empty list: every document."""
+        if not wanted:
+            return None
+        documents = self.documents()
+        by_id = {d.doc_id for d in documents}
+        by_path = {d.path: d.doc_id for d in documents}
+        by_name: dict[str, list[str]] = {}
+        for d in documents:
+            by_name.setdefault(Path(d.path).name, []).append(d.doc_id)
+        found = set()
+        for item in wanted:
+            if item in by_id:
+                found.add(item)
+            elif item in by_path or Path(item).resolve().as_posix() in by_path:
+                found.add(by_path.get(item) or by_path[Path(item).resolve().as_posix()])
+            elif len(by_name.get(item, [])) == 1:
+                found.add(by_name[item][0])
+            else:
+                raise ValueError(
+                    f"no indexed document {item!r} (give a doc id, a path or a file name: assistant status --documents)"
+                )
+        return frozenset(found)
+
     def ask_stream(
-        self, question: str, history: list[dict] | None = None, top_k: int | None = None, mode: str | None = None
+        self,
+        question: str,
+        history: list[dict] | None = None,
+        top_k: int | None = None,
+        mode: str | None = None,
+        documents: list[str] | None = None,
     ) -> Iterator[str | Answer]:
-        """The answer's text as it is written (generative mode only), then the final, verified Answer."""
+        """The answer's text as it is written (generative mode only), then the final, verified Answer.
+        ``documents`` (ids, paths or file names) restricts retrieval to those documents, before ranking."""
         mode = mode or self.answer_modes[-1]
         question = check_question(question, self.settings.max_question_chars)
         history = check_history(history)
+        only = self.resolve_documents(documents)
         if mode not in self.answer_modes:
             raise ValueError(f"answer mode {mode!r} is not configured; available: {', '.join(self.answer_modes)}")
         started = time.perf_counter()
@@ -231,7 +270,7 @@ class Assistant:
                 generator = self.generator
                 standalone = generator.rewrite(question, history) if history else question
                 with self._lock:
-                    chunks = self._retrieve(standalone, "", top_k)
+                    chunks = self._retrieve(standalone, "", top_k, only)
                 retrieved = time.perf_counter()
                 for piece in generator.stream(question, chunks):
                     if isinstance(piece, str):
@@ -245,12 +284,25 @@ class Assistant:
                 notice = f"The LLM failed ({exc}); this answer comes from the offline extractive answerer."
         with self._lock:
             context = follow_up_context(question, history)
-            chunks = self._retrieve(question, context, top_k)
+            chunks = self._retrieve(question, context, top_k, only)
             retrieved = time.perf_counter()
             answerer = ExtractiveAnswerer(self.index.bm25().idf, self.reader, self.settings.max_answer_sentences)
             answer = answerer.answer(question, chunks, context)
         answer.notice = notice
         yield self._finish(answer, chunks, started, retrieved)
+
+    def search(self, query: str, k: int = 5, documents: list[str] | None = None) -> list[dict]:
+        """The k passages retrieval finds for a query (of ``documents`` only, when given), best first, unread."""
+        query = check_question(query, self.settings.max_question_chars)
+        only = self.resolve_documents(documents)
+        with self._lock:
+            chunks = self._retrieve(query, "", k, only)
+        return [
+            {"rank": rank, "chunk_id": c.record.chunk_id, "doc_id": c.record.doc_id, "title": c.record.title,
+             "path": c.record.path, "start": c.record.start, "end": c.record.end, "text": c.record.text,
+             "score": round(c.score, 5), "dense": round(c.dense, 4)}
+            for rank, c in enumerate(chunks, start=1)
+        ]  # fmt: skip
 
     @property
     def generator(self):
@@ -279,8 +331,8 @@ class Assistant:
             )
         return self._retriever
 
-    def _retrieve(self, question: str, context: str, top_k: int | None):
-        return self.retriever.retrieve(f"{context} {question}".strip(), top_k or self.settings.top_k)
+    def _retrieve(self, question: str, context: str, top_k: int | None, documents: frozenset[str] | None = None):
+        return self.retriever.retrieve(f"{context} {question}".strip(), top_k or self.settings.top_k, documents=documents)
 
     @staticmethod
     def _finish(answer: Answer, chunks, started: float, retrieved: float) -> Answer:

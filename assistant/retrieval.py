@@ -78,21 +78,27 @@ class HybridRetriever:
         self.candidates = candidates
         self.fusion, self.alpha, self.rrf_k = fusion, alpha, rrf_k
 
-    def rankings(self, query: str, depth: int | None = None) -> Rankings:
+    def rankings(self, query: str, depth: int | None = None, documents: frozenset[str] | None = None) -> Rankings:
+        """Both lists; with ``documents`` (doc ids), each restricted to their chunks before it is ranked."""
         depth = depth or self.candidates
         bm25 = self.index.bm25()
         # BM25 scores in a worker thread while the query is encoded (~1 ms of ~9 at 100k chunks, README)
-        lexical = _bm25_thread().submit(bm25.query, query, depth)
+        lexical = _bm25_thread().submit(bm25.query, query, depth, documents)
         vector = self.encoder.encode_query(query)
-        return Rankings(vector, self.index.dense(vector, depth), lexical.result())
+        return Rankings(vector, self.index.dense(vector, depth, documents), lexical.result())
 
     def retrieve(
-        self, query: str, top_k: int, keep: Callable[[ChunkRecord], bool] | None = None, depth: int | None = None
+        self,
+        query: str,
+        top_k: int,
+        keep: Callable[[ChunkRecord], bool] | None = None,
+        depth: int | None = None,
+        documents: frozenset[str] | None = None,
     ) -> list[RetrievedChunk]:
         """The top_k fused chunks; with ``keep``, only chunks it accepts (the calibration mixes leave passages out).
         Near-identical chunks (copies, templated lines) count once, and the first hit of each list is always kept:
         when one list is noise the other's best is not fused away."""
-        rankings = self.rankings(query, depth)
+        rankings = self.rankings(query, depth, documents)
         fused = fuse(rankings.dense, rankings.bm25, self.fusion, self.alpha, self.rrf_k)
         # The catalog is the source of truth: vectors it does not list (a crashed ingest) are skipped.
         ranked = sorted(fused, key=fused.__getitem__, reverse=True)

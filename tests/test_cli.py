@@ -193,3 +193,20 @@ def test_terminal_escapes_in_documents_are_shown_escaped(make_assistant, tmp_pat
         assert "\x1b" not in result.stdout and "\x07" not in result.stdout
         assert "\\x1b" in result.stdout or "\\n" in result.stdout
         assert not any(line.startswith("skipped x") for line in result.stdout.splitlines())
+
+
+def test_ask_only_some_documents_and_a_bad_line_does_not_end_the_batch(seed_assistant):
+    index = seed_assistant.settings.index_dir
+    union = "french-police-union-blocks-channel-crackdown.txt"
+    only = json.loads(run("ask", SHORE_QUESTION, "--json", "--doc", union, index=index).stdout)
+    assert {Path(r["path"]).name for r in only["retrieved"]} == {union}  # restricted before ranking
+    assert only["outcome"] != "answered"  # the shore distance is in the other article
+    missing = run("ask", SHORE_QUESTION, "--doc", "no-such.txt", index=index)
+    assert missing.returncode == 2 and "no indexed document 'no-such.txt'" in missing.stderr
+    batch = subprocess.run(
+        [ASSISTANT, "ask", "-"], input=f"\xff\xfe bad bytes?\n{SHORE_QUESTION}\n".encode("latin-1"), capture_output=True,
+        env={**os.environ, "ASSISTANT_INDEX_DIR": str(index)}, timeout=120,
+    )  # fmt: skip
+    first, second = (json.loads(line) for line in batch.stdout.decode().splitlines())
+    assert "not valid UTF-8" in first["error"] and second["outcome"] == "answered"
+    assert batch.returncode == 2

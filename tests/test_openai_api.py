@@ -56,7 +56,14 @@ def test_the_openai_client_gets_a_cited_checked_answer(client, seed_assistant):
     span = result["answer_span"]  # the answer's own words, inside the sentence cited as [1]
     assert "300 metres" in span["text"] and citation["start"] <= span["start"] < span["end"] <= citation["end"]
     assert all(s["verdict"] == "supported" for s in result["sentences"])
-    assert result["answer"] == content
+    # Every OpenAI client shows the sources: the answer, then a plain-text Sources block of its citations.
+    title = result["citations"][0]["title"]
+    sources = f"Sources:\n[1] {title} \u2014 french-police-fail-to-stop-migrant-boat.txt, characters "
+    assert content.startswith(result["answer"] + "\n\n" + sources) and citation["quote"] in content
+    plain = client.chat.completions.create(
+        model="corpus-assistant", messages=[{"role": "user", "content": SHORE_QUESTION}], extra_body={"sources": False}
+    )
+    assert plain.choices[0].message.content == result["answer"]  # for clients that render corpus_assistant themselves
     usage = response.usage
     assert usage.prompt_tokens > 5 and usage.completion_tokens > 10
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens

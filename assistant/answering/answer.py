@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from assistant.index.catalog import ChunkRecord
 
@@ -112,6 +113,24 @@ def marked(answer: Answer, before: str = "**", after: str = "**") -> str:
         return answer.answer
     first, last = at + span.start - cited.start, at + span.end - cited.start
     return answer.answer[:first] + before + answer.answer[first:last] + after + answer.answer[last:]
+
+
+def sources_block(answer: Answer) -> str:
+    """The cited sources as plain text, for clients that show only a reply's text (OpenAI-compatible chats, MCP):
+    ``[n] title — file, characters a–b: “quote”``; empty when nothing is cited."""
+    if not answer.citations:
+        return ""
+    lines = ["Sources:"] + [
+        f"[{c.n}] {c.title} \u2014 {Path(c.path).name}, characters {c.start}\u2013{c.end}: \u201c{c.quote}\u201d"
+        for c in answer.citations
+    ]
+    return "\n".join(lines)
+
+
+def with_sources(answer: Answer) -> str:
+    """The answer's text, then its Sources block."""
+    block = sources_block(answer)
+    return f"{answer.answer}\n\n{block}" if block else answer.answer
 
 
 def cite(n: int, record: ChunkRecord, start: int, end: int, support: float) -> Citation:

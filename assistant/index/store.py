@@ -104,11 +104,11 @@ class Index:
         self.vectors.delete_ids(self.catalog.chunk_ids(doc_id))
         self.catalog.remove_document(doc_id)
 
-    def dense(self, vector, k: int) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity) of the k nearest chunks: exact search up to
-        ``exact_search_max_chunks`` (ExactVectors), Chroma's HNSW above it."""
+    def dense(self, vector, k: int, documents: frozenset[str] | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) of the k nearest chunks (of ``documents`` only, when given): exact search
+        up to ``exact_search_max_chunks`` (ExactVectors), Chroma's HNSW above it."""
         exact = self._current_vectors()
-        return exact.query(vector, k) if exact is not None else self.vectors.query(vector, k)
+        return exact.query(vector, k, documents) if exact is not None else self.vectors.query(vector, k, documents)
 
     def similarities(self, vector, ids: list[str]) -> dict[str, float]:
         exact = self._current_vectors()

@@ -34,6 +34,10 @@ class ChatCompletionRequest(BaseModel):
     model: str | None = None
     messages: list[ChatMessage] = []
     stream: StrictBool = False
+    # Extra fields of this API: ask only these documents (ids, paths or file names), and whether the reply's content
+    # ends with a plain-text Sources block (off for clients that render `corpus_assistant` themselves).
+    documents: list[str] | None = None
+    sources: StrictBool = True
 
 
 class AssistantMessage(BaseModel):

@@ -79,11 +79,15 @@ def create_server(assistant: Assistant, options: dict, api_key: str | None):
     import gradio as gr
     from fastapi import FastAPI
 
-    from assistant.server import documents_api, openai_api
+    from assistant.server import documents_api, mcp_server, openai_api
 
-    server = FastAPI(title="Corpus assistant", docs_url=None, redoc_url=None, openapi_url=None)
+    mcp, mcp_route = mcp_server.http_route(assistant, api_key, assistant.settings.host)
+    server = FastAPI(
+        title="Corpus assistant", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lambda _: mcp.session_manager.run()
+    )
     server.include_router(openai_api.create_router(assistant, api_key))
     server.include_router(documents_api.create_router(assistant, api_key))
+    server.router.routes.append(mcp_route)  # MCP over streamable HTTP at /mcp (mcp_server.py)
     upload_limit = int(assistant.settings.max_upload_mb * 1_000_000) + REQUEST_LIMIT
     server.add_middleware(BodyLimit, limit=REQUEST_LIMIT, upload_limit=upload_limit)
     blocks = build_app(assistant)

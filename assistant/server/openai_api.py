@@ -16,11 +16,13 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
+from assistant.answering.answer import with_sources
 from assistant.errors import AssistantError
 from assistant.facade import MAX_HISTORY_MESSAGES, Assistant
 from assistant.server.api_models import AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice, ModelCard, ModelList
@@ -80,8 +82,18 @@ def model_names(assistant: Assistant) -> dict[str, str]:
     return names
 
 
-def parse_request(body: bytes, models: dict[str, str]) -> tuple[str, str, list[dict], bool]:
-    """(model, question, history, stream) from a chat-completions body; ApiError saying what is wrong."""
+@dataclass(frozen=True)
+class ParsedRequest:
+    model: str
+    question: str
+    history: list[dict]
+    stream: bool
+    documents: list[str] | None
+    sources: bool
+
+
+def parse_request(body: bytes, models: dict[str, str]) -> ParsedRequest:
+    """What a chat-completions body asks; ApiError saying what is wrong."""
     try:
         request = ChatCompletionRequest.model_validate_json(body)
     except ValidationError as exc:
@@ -100,7 +112,7 @@ def parse_request(body: bytes, models: dict[str, str]) -> tuple[str, str, list[d
     if not question:
         raise ApiError(400, "the question (the last user message) is empty", param="messages")
     history = [{"role": m.role, "content": m.text} for m in request.messages[:-1] if m.role in ("user", "assistant")]
-    return request.model, question, history, request.stream
+    return ParsedRequest(request.model, question, history, request.stream, request.documents, request.sources)
 
 
 def _invalid(exc: ValidationError) -> ApiError:
@@ -140,13 +152,14 @@ def create_router(assistant: Assistant, api_key: str | None = None) -> APIRouter
             check_key(request)
             body = await read_body(request, MAX_BODY_BYTES)
             models = model_names(assistant)
-            model, question, history, stream = parse_request(body, models)
+            asked = parse_request(body, models)
         except ApiError as exc:
             return exc.response()
         from starlette.concurrency import run_in_threadpool
 
+        model, question, history = asked.model, asked.question, asked.history
         try:
-            answer = await run_in_threadpool(assistant.ask, question, history, None, models[model])
+            answer = await run_in_threadpool(assistant.ask, question, history, None, models[model], asked.documents)
         except AssistantError as exc:  # no index, a missing reader, a server down, an LLM failure without fallback
             return ApiError.of(exc).response()
         except ValueError as exc:  # e.g. a question over the length limit
@@ -155,17 +168,18 @@ def create_router(assistant: Assistant, api_key: str | None = None) -> APIRouter
             return ApiError(500, f"{type(exc).__name__}: {exc}", kind="server_error").response()
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
-        usage = token_usage(assistant, models[model], [*history, {"content": question}], answer.answer)
+        content = with_sources(answer) if asked.sources else answer.answer
+        usage = token_usage(assistant, models[model], [*history, {"content": question}], content)
         result = answer.to_json()
-        if stream:
+        if asked.stream:
             return StreamingResponse(
-                stream_chunks(completion_id, created, model, answer.answer, result, usage), media_type="text/event-stream"
+                stream_chunks(completion_id, created, model, content, result, usage), media_type="text/event-stream"
             )
         completion = ChatCompletion(
             id=completion_id,
             created=created,
             model=model,
-            choices=[Choice(message=AssistantMessage(content=answer.answer))],
+            choices=[Choice(message=AssistantMessage(content=content))],
             corpus_assistant=result,
             usage=usage,
         )
