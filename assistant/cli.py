@@ -457,15 +457,22 @@ def shown(text: str) -> str:
     return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], str(text))
 
 
+def outcome_label(answer) -> str:
+    """The label says what the text says: a question in another language was not read, so it is no refusal."""
+    if (answer.notice or "").startswith("language:"):
+        return "not read: the models read English only"
+    return OUTCOME_LABELS.get(answer.outcome, answer.outcome)
+
+
 def format_answer(answer) -> str:
     from assistant.answering.answer import marked
 
-    lines = [f"({shown(answer.notice)})", ""] if answer.notice else []
+    lines = [f"({shown(answer.notice)})", ""] if answer.notice and not answer.notice.startswith("language:") else []
     confidence = "" if answer.confidence is None else f", confidence {answer.confidence:.2f}"
     bold = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("**", "**")
     opening, closing = "\ue000", "\ue001"  # kept apart from the text's own characters until it is escaped
     text = shown(marked(answer, opening, closing)).replace(opening, bold[0]).replace(closing, bold[1])
-    lines += [f"[{OUTCOME_LABELS.get(answer.outcome, answer.outcome)}{confidence}]", text, ""]
+    lines += [f"[{outcome_label(answer)}{confidence}]", text, ""]
     flagged = [s for s in answer.sentences if s.verdict not in ("supported", "quoted")]
     if flagged:
         lines += [f"! {s.verdict} (support {s.support:.2f}): {shown(s.text)}" for s in flagged] + [""]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answering.answer import NOT_STATED, REFUSAL, marked, not_english, uncertain_lead
+from assistant.answering.answer import NOT_STATED, REFUSAL, UNCERTAIN_LEAD, marked, not_english
 from assistant.answering.extractive import SPAN_READ_PASSAGES, YEAR_NOT_STATED_CAP, ExtractiveAnswerer
 from assistant.evaluation.gold import load_gold, metrics, run_gold
 from assistant.index.catalog import ChunkRecord
@@ -62,7 +62,7 @@ def test_the_paraphrased_question_shows_the_500_million_with_its_words_marked_an
     assert "£500 million" in answer.citations[0].quote and answer.answer_span.citation == 1
     assert NOT_STATED not in answer.answer and REFUSAL not in answer.answer
     if answer.outcome == "uncertain":
-        assert answer.answer.startswith(uncertain_lead(answer.confidence)) and answer.abstained
+        assert answer.answer.startswith(UNCERTAIN_LEAD) and answer.abstained
         assert "**£500 million**" in marked(answer)
 
 
@@ -93,7 +93,7 @@ def test_between_the_thresholds_the_best_candidate_is_shown_hedged_and_below_the
         if outcome in ("answered", "uncertain"):  # the answer's words marked, in the sentence cited first
             assert answer.answer_span.text == "£500 million" and answer.answer_span.citation == 1
         if outcome == "uncertain":
-            assert answer.answer.startswith(uncertain_lead(confidence)) and NOT_STATED not in answer.answer
+            assert answer.answer.startswith(UNCERTAIN_LEAD) and NOT_STATED not in answer.answer
             assert all(s.verdict == "quoted" for s in answer.sentences)
         if outcome == "not_stated":
             assert answer.answer.startswith(NOT_STATED) and answer.answer_span is None
@@ -120,7 +120,7 @@ def test_a_near_miss_is_not_answered(seed_assistant):
     # The reader finds "18,000" (this year's figure) at 0.70; the documents never mention 2019: capped, hedged
     answer = seed_assistant.ask("How many migrants crossed the Channel in 2019?")
     assert answer.outcome == "uncertain" and answer.abstained and answer.confidence <= YEAR_NOT_STATED_CAP
-    assert answer.answer.startswith(uncertain_lead(answer.confidence)) and any("18,000" in c.quote for c in answer.citations)
+    assert answer.answer.startswith(UNCERTAIN_LEAD) and any("18,000" in c.quote for c in answer.citations)
     this_year = seed_assistant.ask("How many migrants have crossed the Channel this year?")
     assert this_year.outcome == "answered" and this_year.answer_span.text == "18,000"
 

@@ -151,6 +151,6 @@ def test_the_chat_marks_unsupported_sentences_of_a_generated_answer(seed_assista
     answer = GenerativeAnswerer(None, encoder.encode).verify(SHORE_QUESTION, written, chunks)
     assert [s.verdict for s in answer.sentences] == ["supported", "unsupported", "uncited"]
     shown = as_markdown(answer)
-    assert "[[1]](#source-1)" in shown
-    assert "⚠ not supported by its source" in shown and "helicopters" in shown
-    assert "⚠ cites no source: Paris agreed to everything." in shown
+    assert "[[1]](#source-0-1)" in shown
+    assert "! not supported by its source" in shown and "helicopters" in shown
+    assert "! cites no source: Paris agreed to everything\\." in shown

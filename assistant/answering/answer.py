@@ -11,14 +11,16 @@ REFUSAL = "The corpus does not answer this question."
 NOT_STATED = "The documents do not state this directly."
 
 
-UNLIKELY = 0.3  # below this confidence the lead says the candidate is unlikely, still claiming nothing of the documents
+# How a possible answer (outcome "uncertain") begins: what was found, hedged once; the confidence is shown beside it
+# (the chat's badge, the CLI's label, the JSON), not in the text.
+UNCERTAIN_LEAD = "Possibly:"
+ALSO_CLOSE = "Also close:"
 
 
-def uncertain_lead(confidence: float) -> str:
-    """How an answer that is neither asserted nor denied begins: it says how sure it is, and claims nothing."""
-    if confidence < UNLIKELY:
-        return f"Not confirmed by the documents (confidence {confidence:.2f}); the closest candidate:"
-    return f"The documents may answer this (confidence {confidence:.2f}):"
+def possible_answer_text(sentences: list[AnswerSentence]) -> str:
+    """An uncertain answer's text: the best candidate first, hedged once, then the next closest."""
+    quoted = [f"\u201c{s.text}\u201d [{s.cites[0]}]" for s in sentences]
+    return f"{UNCERTAIN_LEAD} {quoted[0]}" + (f" {ALSO_CLOSE} {' '.join(quoted[1:])}" if len(quoted) > 1 else "")
 
 
 def not_english(language: str) -> str:

@@ -21,7 +21,16 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from assistant.answering.answer import NOT_STATED, REFUSAL, Answer, AnswerSentence, AnswerSpan, Citation, cite, uncertain_lead
+from assistant.answering.answer import (
+    NOT_STATED,
+    REFUSAL,
+    Answer,
+    AnswerSentence,
+    AnswerSpan,
+    Citation,
+    cite,
+    possible_answer_text,
+)
 from assistant.answering.calibration import answer_features, related_features
 from assistant.answering.candidate import UNREAD_LOGIT, Candidate
 from assistant.answering.reader import Reader
@@ -161,7 +170,7 @@ class ExtractiveAnswerer:
                 outcome="not_stated", confidence=confidence,
             )  # fmt: skip
         return Answer(
-            question, f"{uncertain_lead(confidence)} {quotes}", True, sentences, citations, related_passages, evidence,
+            question, possible_answer_text(sentences), True, sentences, citations, related_passages, evidence,
             outcome="uncertain", confidence=confidence, answer_span=self._span(best),
         )  # fmt: skip
 

@@ -27,17 +27,20 @@ def plain_turns(history: list[dict] | None) -> list[dict]:
     return [{"role": turn["role"], "content": text_of(turn["content"])} for turn in history or []]
 
 
+# Icons every font has (no emoji font is needed): the badge's colour comes from the theme (ui.CSS).
 BADGES = {
-    "answered": "✅ **Answered**",
-    "uncertain": "🔎 **Possible answer, not confirmed**",
-    "not_stated": "⚠️ **Not stated directly**",
-    "not_found": "⛔ **Not in the documents**",
+    "answered": "✓ **Answered**",
+    "uncertain": "? **Possible answer, not confirmed**",
+    "not_stated": "! **Not stated directly**",
+    "not_found": "✕ **Not in the documents**",
+    "not_read": "✕ **Not read: the models read English only**",
 }
 
 
 def badge(answer: Answer) -> str:
-    confidence = "" if answer.confidence is None else f" · confidence {answer.confidence:.2f}"
-    return f'<span class="badge {answer.outcome}">{BADGES.get(answer.outcome, answer.outcome)}{confidence}</span>'
+    kind = "not_read" if (answer.notice or "").startswith("language:") else answer.outcome
+    confidence = "" if answer.confidence is None or kind == "not_read" else f" · confidence {answer.confidence:.2f}"
+    return f'<span class="badge {answer.outcome}">{BADGES.get(kind, kind)}{confidence}</span>'
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
@@ -54,20 +57,23 @@ def code(name: str) -> str:
     return "`" + name.replace("`", "'").replace("\n", " ") + "`"
 
 
-def as_markdown(answer: Answer, show_scores: bool = False) -> str:
+def as_markdown(answer: Answer, show_scores: bool = False, turn: int = 0) -> str:
     """The chat message: an outcome badge, then the answer with each [n] linking to its source card, or the refusal.
-    Every word of the answer is the documents' (or the LLM's): shown as text (as_text), only the marks are ours."""
-    notice = f"\n\n*ℹ {as_text(answer.notice)}*" if answer.notice else ""
+    Every word of the answer is the documents' (or the LLM's): shown as text (as_text), only the marks are ours.
+    ``turn`` numbers the answer in its conversation: its links open its own sources, however many answers follow."""
+    notice = f"\n\n*{as_text(answer.notice)}*" if answer.notice and not answer.notice.startswith("language:") else ""
     if answer.outcome == "not_found":
-        return f"{badge(answer)}\n\n{REFUSAL} The closest passages are listed beside the chat as related reading.{notice}"
+        if answer.notice or not answer.related:  # not read (another language), or nothing related at all
+            return f"{badge(answer)}\n\n{as_text(answer.answer)}{notice}"
+        return f"{badge(answer)}\n\n{REFUSAL} Related passages (not an answer) are listed beside the chat.{notice}"
     opening, closing = "\ue000", "\ue001"  # the answer's words, kept apart until the text is escaped
     text = as_text(marked(answer, opening, closing)).replace(opening, "**").replace(closing, "**")
-    text = re.sub(r"\\\[(\d+)\\\]", r"[[\1]](#source-\1)", text)
+    text = re.sub(r"\\\[(\d+)\\\]", rf"[[\1]](#source-{turn}-\1)", text)
     notes = []
     for sentence in answer.sentences:
         if sentence.verdict not in ("supported", "quoted"):
             why = "cites no source" if sentence.verdict == "uncited" else f"not supported by its source ({sentence.support:.2f})"
-            notes.append(f"⚠ {why}: {as_text(sentence.text[:100])}")
+            notes.append(f"! {why}: {as_text(sentence.text[:100])}")
     if show_scores:
         notes.append(f"term evidence {answer.evidence:.2f}")
     return f"{badge(answer)}\n\n" + text + ("\n\n" + "\n\n".join(f"*{n}*" for n in notes) if notes else "") + notice
@@ -85,7 +91,6 @@ def source_cards(answer: dict | None, show_scores: bool = False) -> str:
     kind, items = _shown(answer)
     related = kind == "related"
     head = {
-        "not_found": "<p><strong>Related passages</strong> (nothing in the documents answers the question)</p>",
         "not_stated": "<p><strong>Closest passages</strong> (they do not state the answer directly)</p>",
         "uncertain": "<p><strong>Candidates</strong> (the first may hold the answer, marked; not confirmed)</p>",
     }.get(answer.get("outcome", ""), "")
@@ -98,6 +103,9 @@ def source_cards(answer: dict | None, show_scores: bool = False) -> str:
             f"<code>{html.escape(Path(c['path']).name)}</code> · characters {c['start']}–{c['end']}{score}"
             f"<blockquote>{_quote_html(c, answer.get('answer_span'))}</blockquote></div>"
         )
+    if related:  # a refusal's reading, not its sources: folded away
+        summary = f"Related passages ({len(cards)}): nothing here answers the question"
+        return f"<details><summary>{summary}</summary>{''.join(cards)}</details>"
     return head + "".join(cards)
 
 
@@ -135,14 +143,21 @@ def viewer_html(assistant: Assistant, answer: dict | None, choice: str | None) -
         return "<p>This document is no longer in the index.</p>"
     record, text = found
     start, end = citation["start"], citation["end"]
+    heading = f"<p><strong>{html.escape(record.title)}</strong><br><code>{html.escape(record.path)}</code> · "
+    if text[start:end] != citation["quote"]:  # re-indexed with other text since (the same path, so the same doc id)
+        return (
+            heading + f"characters {start}–{end} then</p><p><em>This document has changed since this answer; the passage "
+            f"it quoted is no longer there:</em></p><blockquote>{html.escape(citation['quote'])}</blockquote>"
+        )
     lo, hi = max(0, start - VIEWER_WINDOW), min(len(text), end + VIEWER_WINDOW)
     before = ("…" if lo else "") + html.escape(text[lo:start])
     after = html.escape(text[end:hi]) + ("…" if hi < len(text) else "")
+    # A cited passage is marked; a related one (a refusal's reading) only outlined: it is not an answer.
+    tag = "mark" if kind == "cited" else 'span class="related"'
+    quote = _quote_html(citation, answer.get("answer_span") if kind == "cited" else None)
     return (
-        f"<p><strong>{html.escape(record.title)}</strong><br><code>{html.escape(record.path)}</code> · "
-        f"characters {start}–{end} of {len(text)}</p>"
-        f'<div class="doc">{before}<mark>{_quote_html(citation, answer.get("answer_span") if kind == "cited" else None)}'
-        f"</mark>{after}</div>"
+        heading + f"characters {start}–{end} of {len(text)}</p>"
+        f'<div class="doc">{before}<{tag}>{quote}</{tag.split()[0]}>{after}</div>'
     )
 
 
