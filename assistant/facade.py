@@ -14,16 +14,37 @@ from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.settings import Settings
 from assistant.text_analysis import question_language
 
-# A question that leans on the conversation: a pronoun standing for something said before, or a "what about ...".
-_FOLLOW_UP = re.compile(
-    r"\b(it|its|they|them|their|he|him|his|she|her|this|that|these|those|there|then)\b|^(and|what about|how about)\b", re.I
-)
+# A question that leans on the conversation: it opens elliptically ("and ...", "what about ...") or is a few words
+# ("Why?", "Since when?"); or it holds a pronoun standing for something said before and says little of its own
+# (a question with a topic of its own, "the volunteer group ... when do they run tours?", keeps its "they").
+_ELLIPTIC = re.compile(r"^\s*(and|what about|how about)\b", re.I)
+_PRONOUN = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|this|that|these|those|one|ones|there|then)\b", re.I)
+_EXISTENTIAL = re.compile(r"\b(is|are|was|were|be|been)\s+there\b|\bthere\s+(is|are|was|were)\b", re.I)
+_NAME = re.compile(r"(?<=\s)[A-Z][a-z]+")
+_AUXILIARIES = {"how", "long", "much", "many", "has", "have", "had", "did", "do", "does", "can", "could", "will", "would"}
+SHORT_QUESTION_WORDS = 3
+OWN_TOPIC_TERMS = 4  # content terms at which a question is about something of its own (tests/evalsets/follow_ups.jsonl)
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether a question needs the earlier turns to be understood (measured: docs/evaluation.md, follow-ups)."""
+    from assistant.text_analysis import QUESTION_WORDS, terms
+
+    if _ELLIPTIC.search(question) or len(question.split()) <= SHORT_QUESTION_WORDS:
+        return True
+    text = _EXISTENTIAL.sub(" ", question)
+    # A pronoun after a name in the question itself ("the mayor of Dunkirk and what is her party") stands for it.
+    unresolved = [m for m in _PRONOUN.finditer(text) if not _NAME.search(text, 1, m.start())]
+    if not unresolved:
+        return False
+    own = [t for t in terms(question) if t not in QUESTION_WORDS and t not in _AUXILIARIES and not _PRONOUN.fullmatch(t)]
+    return len(own) < OWN_TOPIC_TERMS
 
 
 def follow_up_context(question: str, history: list[dict] | None) -> str:
-    """Earlier user turns to retrieve with, when the question depends on them."""
+    """Earlier user turns to retrieve with, when the question depends on them (is_follow_up)."""
     earlier = [turn["content"] for turn in history or [] if turn.get("role") == "user" and turn.get("content")]
-    if not earlier or not _FOLLOW_UP.search(question):
+    if not earlier or not is_follow_up(question):
         return ""
     return " ".join(earlier[-2:])
 
