@@ -153,4 +153,4 @@ def test_the_chat_marks_unsupported_sentences_of_a_generated_answer(seed_assista
     shown = as_markdown(answer)
     assert "[[1]](#source-0-1)" in shown
     assert "! not supported by its source" in shown and "helicopters" in shown
-    assert "! cites no source: Paris agreed to everything\\." in shown
+    assert "! cites no source: Paris agreed to everything." in shown

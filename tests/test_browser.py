@@ -57,6 +57,15 @@ def last_answer(page):
     return page.locator("#chat .message-row.bot-row, #chat [data-testid='bot']").last
 
 
+def keep_screenshot(shot: Path, name: str) -> None:
+    """ASSISTANT_SCREENSHOTS=DIR keeps a copy (docs/screenshots holds the README's, made so)."""
+    import os
+    import shutil
+
+    if os.environ.get("ASSISTANT_SCREENSHOTS"):
+        shutil.copy(shot, Path(os.environ["ASSISTANT_SCREENSHOTS"]) / name)
+
+
 def new_conversation(page) -> None:
     page.locator("#new-conversation").click()
 
@@ -89,6 +98,7 @@ def test_ask_read_the_highlighted_source_upload_and_delete(writable_assistant, s
     expect(mark).to_be_in_viewport()
     expect(page.locator("#viewer")).to_contain_text("french-police-fail-to-stop-migrant-boat.txt")
     page.screenshot(path=str(tmp_path / "answer-and-source.png"), full_page=True)
+    keep_screenshot(tmp_path / "answer-and-source.png", "chat.png")
 
     # The conversation survives a reload, listed beside the chat.
     page.reload()
@@ -133,3 +143,44 @@ def test_ask_read_the_highlighted_source_upload_and_delete(writable_assistant, s
     # Gone from the index: not answered (not in the documents, or at most a hedged closest candidate).
     expect(page.locator("#chat")).to_contain_text(re.compile("Not in the documents|Possible answer, not confirmed"))
     expect(page.locator("#chat")).not_to_contain_text("Agnes Trevelyan")
+
+
+HOSTILE = (
+    "The harbour office keeps the keys. The keeper of Port Ellery is <form action='http://127.0.0.1:9/steal'>"
+    "<input type='password' name='p'></form> Agnes Trevelyan ![x](http://127.0.0.1:9/beacon.png) "
+    "<a style='position:fixed;top:0;left:0;width:100%;height:100%;z-index:9999' href='http://127.0.0.1:9/'>x</a>.\n"
+)
+
+
+@pytest.mark.parametrize("theme,width", [("light", 1400), ("dark", 1400), ("light", 390), ("dark", 390)])
+def test_document_text_is_text_and_the_page_reads_in_both_themes_and_on_a_phone(
+    make_assistant, serve, page, tmp_path, theme, width
+):
+    """A document's HTML, Markdown image and overlay are shown as text, nothing is fetched; screenshots of the
+    answer in light and dark themes, on a desktop and at 390 px (ASSISTANT_SCREENSHOTS=DIR keeps them there too)."""
+    from playwright.sync_api import expect
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "keeper.txt").write_text(HOSTILE)
+    assistant = make_assistant(corpus)
+    assistant.ingest()
+    fetched = []
+    page.on("request", lambda request: fetched.append(request.url) if ":9/" in request.url else None)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(serve(assistant) + f"?__theme={theme}")
+    ask(page, "Who is the keeper of Port Ellery?")
+    scrolled = page.evaluate("window.scrollY")  # where the click on Ask left the page
+    expect(page.locator("#chat")).to_contain_text("Agnes Trevelyan")
+    expect(page.locator("#chat")).to_contain_text("<form action='http://127.0.0.1:9/steal'>")  # the markup as text
+    expect(page.locator("#viewer mark")).to_contain_text("Agnes Trevelyan")
+    page.wait_for_timeout(500)
+    assert page.locator("#chat form, #chat input, #chat img[src*=beacon], #chat a[style], #chat a[href*=':9/']").count() == 0
+    # Showing the source scrolled the viewer, not the page (on a phone the viewer is a screen or more below the
+    # answer; the page may settle by a few lines as the chat grows).
+    assert abs(page.evaluate("window.scrollY") - scrolled) < 100
+    expect(page.locator("#chat")).to_be_in_viewport()
+    assert fetched == []
+    shot = tmp_path / f"chat-{theme}-{width}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    keep_screenshot(shot, shot.name)

@@ -43,13 +43,16 @@ def badge(answer: Answer) -> str:
     return f'<span class="badge {answer.outcome}">{BADGES.get(kind, kind)}{confidence}</span>'
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~])")
 
 
 def as_text(text: str) -> str:
     """Document (or LLM) text as Markdown that renders as that text: no HTML (a form, an overlay, an image
-    fetched from elsewhere), no Markdown (links, images, emphasis); only the characters themselves."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False)).replace("\n", "<br>")
+    fetched from elsewhere), no Markdown (links, images, emphasis), no address turned into a link; only the
+    characters themselves. Lines are joined with <br>, so nothing starts a list or a heading."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    escaped = escaped.replace("://", ":&#47;&#47;").replace("www.", "www&#46;")  # no autolinks
+    return escaped.replace("\n", "<br>")
 
 
 def code(name: str) -> str:

@@ -42,6 +42,7 @@ CSS = """
 .badge.not_stated {background: rgba(250, 176, 5, 0.28)} .badge.not_found {background: rgba(250, 82, 82, 0.22)}
 strong.span {background: rgba(250, 176, 5, 0.55); color: var(--body-text-color); outline: 1px solid rgba(240, 140, 0, 0.9)}
 #open-source {display: none}
+#viewer code, #sources code {word-break: break-all}
 #documents table {table-layout: auto}
 """
 
@@ -118,7 +119,7 @@ def build_app(assistant: Assistant):
             ).then(
                 events.save, [conversations, chatbot, answers], [conversations, past, title], api_visibility="private"
             ).then(None, js=SCROLL_TO_MARK)  # fmt: skip
-        open_source.input(events.open_citation, [answers, open_source], panel, api_visibility="private").then(
+        open_source.change(events.open_citation, [answers, open_source], panel, api_visibility="private").then(
             None, js=SCROLL_TO_MARK
         )
         chosen.input(events.open_choice, [shown_answer, chosen], viewer, api_visibility="private").then(None, js=SCROLL_TO_MARK)
