@@ -15,12 +15,14 @@ from assistant.settings import Settings
 from assistant.text_analysis import question_language
 
 # A question that leans on the conversation: it opens elliptically ("and ...", "what about ...") or is a few words
-# ("Why?", "Since when?"); or it holds a pronoun standing for something said before and says little of its own
-# (a question with a topic of its own, "the volunteer group ... when do they run tours?", keeps its "they").
+# ("Why?", "Since when?"); or it holds a pronoun standing for something said before: a person ("he", "her") not
+# named in it, or a thing while it says little of its own (a question with a topic of its own, "the volunteer
+# group ... when do they run tours?", keeps its "they").
 _ELLIPTIC = re.compile(r"^\s*(and|what about|how about)\b", re.I)
 _PRONOUN = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|this|that|these|those|one|ones|there|then)\b", re.I)
 _EXISTENTIAL = re.compile(r"\b(is|are|was|were|be|been)\s+there\b|\bthere\s+(is|are|was|were)\b", re.I)
 _NAME = re.compile(r"(?<=\s)[A-Z][a-z]+")
+_PERSONAL = {"he", "him", "his", "she", "her"}
 _AUXILIARIES = {"how", "long", "much", "many", "has", "have", "had", "did", "do", "does", "can", "could", "will", "would"}
 SHORT_QUESTION_WORDS = 3
 OWN_TOPIC_TERMS = 4  # content terms at which a question is about something of its own (tests/evalsets/follow_ups.jsonl)
@@ -37,6 +39,8 @@ def is_follow_up(question: str) -> bool:
     unresolved = [m for m in _PRONOUN.finditer(text) if not _NAME.search(text, 1, m.start())]
     if not unresolved:
         return False
+    if any(m.group().lower() in _PERSONAL for m in unresolved):  # "he", "her": a person only the conversation names
+        return True
     own = [t for t in terms(question) if t not in QUESTION_WORDS and t not in _AUXILIARIES and not _PRONOUN.fullmatch(t)]
     return len(own) < OWN_TOPIC_TERMS
 

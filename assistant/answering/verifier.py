@@ -24,7 +24,7 @@ OPEN, CLOSE = "«", "»"
 REBUILD = "python -m assistant.training.verifier"
 
 
-def marked(sentence: str, start: int, end: int) -> str:
+def mark_span(sentence: str, start: int, end: int) -> str:
     """The sentence with characters start:end (relative to it) between the marks the verifier was trained on."""
     return f"{sentence[:start]}{OPEN} {sentence[start:end]} {CLOSE}{sentence[end:]}"
 

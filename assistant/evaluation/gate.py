@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answering.verifier import marked
+from assistant.answering.verifier import mark_span
 from assistant.datasets.mix import ANSWER_TYPES, DOMAINS, distractor
 from assistant.datasets.splits import document_key, read_rows, split_of
 from assistant.text_analysis import sentence_spans
@@ -76,7 +76,7 @@ def score_pairs(pairs: list[tuple[str, str, str]], reader, verifier=None) -> dic
             sentences.append(passage[:200])
             continue
         start, end = next(((a, b) for a, b in sentence_spans(passage) if a <= span.start < b), (span.start, span.end))
-        sentences.append(marked(passage[start:end], span.start - start, min(span.end, end) - start))
+        sentences.append(mark_span(passage[start:end], span.start - start, min(span.end, end) - start))
     out = {"reader": np.array(scores, dtype=np.float64)}
     if verifier is not None:
         out["verifier"] = np.array(

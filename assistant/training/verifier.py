@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 
-from assistant.answering.verifier import MAX_LENGTH, VERIFIER_DIR, marked
+from assistant.answering.verifier import MAX_LENGTH, VERIFIER_DIR, mark_span
 from assistant.datasets.splits import document_key, split_of
 from assistant.text_analysis import match_terms, match_terms_of, sentence_spans
 from assistant.training.loop import train_resumable
@@ -127,7 +127,7 @@ def build_pairs(rows: list[dict], recipe: VerifierRecipe, reader=None, log=print
             continue  # an answer across sentences: no one sentence to verify
         a, b = holding
         sentence = context[a:b]
-        answer_sentences[row["id"]] = marked(sentence, start - a, end - a)
+        answer_sentences[row["id"]] = mark_span(sentence, start - a, end - a)
         pairs.append(VerifierPair(row["question"], answer_sentences[row["id"]], 1, "answer"))
         shape, words = shape_of(answer["text"]), max(1, len(_WORD.findall(answer["text"])))
         lowered = answer["text"].strip().lower()
@@ -135,7 +135,7 @@ def build_pairs(rows: list[dict], recipe: VerifierRecipe, reader=None, log=print
         wrong = [(s, e) for s, e in wrong if sentence[s:e].strip().lower() != lowered]
         if wrong and rng.random() < WRONG_SPAN_SHARE:
             s, e = rng.choice(wrong)
-            pairs.append(VerifierPair(row["question"], marked(sentence, s, e), 0, "wrong_span"))
+            pairs.append(VerifierPair(row["question"], mark_span(sentence, s, e), 0, "wrong_span"))
         question_terms = set(match_terms(row["question"]))
         others = [(text, terms) for text, terms in sentences_of_document(document_key(row)) if lowered not in text.lower()]
         others.sort(key=lambda other: len(question_terms & other[1]), reverse=True)
@@ -146,7 +146,7 @@ def build_pairs(rows: list[dict], recipe: VerifierRecipe, reader=None, log=print
             chosen += [text for text in more if spans_of_shape(text, shape, words)][:1]
         for text in chosen:
             s, e = rng.choice(spans_of_shape(text, shape, words))
-            pairs.append(VerifierPair(row["question"], marked(text, s, e), 0, "same_type"))
+            pairs.append(VerifierPair(row["question"], mark_span(text, s, e), 0, "same_type"))
     for swapped in near_misses([r for r in answerable if r["id"] in answer_sentences], rng):
         pairs.append(VerifierPair(swapped["question"], answer_sentences[swapped["id"].rsplit("-", 1)[0]], 0, "swap"))
     if reader is not None:
@@ -158,7 +158,7 @@ def build_pairs(rows: list[dict], recipe: VerifierRecipe, reader=None, log=print
             if holding is None:
                 continue
             a, b = holding
-            text = marked(row["context"][a:b], span.start - a, min(span.end, b) - a)
+            text = mark_span(row["context"][a:b], span.start - a, min(span.end, b) - a)
             pairs += [VerifierPair(row["question"], text, 0, "near_miss")] * recipe.near_miss_repeats
     rng.shuffle(pairs)
     return pairs
