@@ -25,11 +25,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from assistant.bench.common import ROOT
+from assistant.bench.common import ROOT, embedded_settings
 from assistant.bench.ingest import bench_ingest
-from assistant.bench.latency import bench_cold_ask, bench_latency
+from assistant.bench.latency import bench_cold_ask, bench_latency, bench_mcp_search
+from assistant.bench.recall import bench_ledgers, recall, scifact_queries
 from assistant.bench.report import report_table
 from assistant.bench.scale import bench_scale, worker_ingest, worker_serve
+from assistant.facade import Assistant
 from assistant.index.database import redacted
 from assistant.inference import cpu_description
 from assistant.settings import Settings
@@ -68,6 +70,12 @@ def main(argv: list[str] | None = None) -> None:
         else:
             print(f"(no SciFact at {args.scifact}: ingest throughput and scale skipped)")
         results["warm_ask"] = bench_latency(workdir / "seed-index", args.rounds)
+        results["mcp_search"] = bench_mcp_search(workdir / "seed-index", args.rounds)
+        results["recall_ledgers"] = bench_ledgers(workdir)
+        print(f"ledgers: {json.dumps(results['recall_ledgers'])}", file=sys.stderr)
+        if has_scifact:
+            scifact_index = Assistant(embedded_settings(workdir / "scifact-index"))
+            results["recall_scifact"] = recall(scifact_index, scifact_queries(args.scifact, args.queries))
         results["cold_ask"] = bench_cold_ask(workdir / "seed-index", runs=5)
         for chunks in args.scale if has_scifact else []:
             results[f"scale_{chunks}"] = bench_scale(

@@ -74,3 +74,60 @@ def bench_cold_ui(index_dir: Path, corpus: Path) -> float:
     finally:
         server.terminate()
         server.wait()
+
+
+def bench_mcp_search(index_dir: Path, rounds: int) -> dict:
+    """Warm `search` through MCP over HTTP (`python app.py`, the SDK's client) against the same retrieval in
+    process (`Assistant.search`, what the CLI runs): p50 of each over the seed questions."""
+    import asyncio
+    import socket
+
+    from mcp import Client
+
+    questions = [row["question"] for row in load_gold(ROOT / "tests" / "evalsets" / "seed.jsonl")]
+    assistant = Assistant(bench_settings(index_dir, corpus_dir=ROOT / "corpus"))
+    for question in questions:  # warm-up
+        assistant.search(question)
+    local = []
+    for _ in range(rounds):
+        for question in questions:
+            started = time.perf_counter()
+            assistant.search(question)
+            local.append((time.perf_counter() - started) * 1000)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, str(ROOT / "app.py"), "--no-ingest", "--port", str(port)]
+    server = subprocess.Popen(command, env=bench_env(index_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    async def over_mcp() -> list[float]:
+        async with Client(f"http://127.0.0.1:{port}/mcp", read_timeout_seconds=120) as client:
+            for question in questions:  # warm-up
+                await client.call_tool("search", {"query": question})
+            times = []
+            for _ in range(rounds):
+                for question in questions:
+                    started = time.perf_counter()
+                    await client.call_tool("search", {"query": question})
+                    times.append((time.perf_counter() - started) * 1000)
+            return times
+
+    try:
+        deadline = time.perf_counter() + 120
+        while True:
+            try:
+                remote = asyncio.run(over_mcp())
+                break
+            except Exception:
+                if server.poll() is not None or time.perf_counter() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait()
+    return {
+        "questions": len(remote),
+        "mcp_http_p50_ms": round(statistics.median(remote), 1),
+        "in_process_p50_ms": round(statistics.median(local), 1),
+        "difference_p50_ms": round(statistics.median(remote) - statistics.median(local), 1),
+    }

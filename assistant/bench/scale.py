@@ -94,6 +94,9 @@ def worker_serve(args) -> None:
         totals.append((time.perf_counter() - started) * 1000)
         retrieve.append(result.timings["retrieve_ms"])
         answer.append(result.timings["answer_ms"])
+    from assistant.bench.recall import recall
+
+    dense_recall = {k: v for k, v in recall(assistant, queries[:50]).items() if k != "chunks"}
     victim = assistant.documents()[len(assistant.documents()) // 2]
     started = time.perf_counter()
     delete_documents(assistant.settings, [victim.doc_id])
@@ -113,6 +116,7 @@ def worker_serve(args) -> None:
         "delete_one_document_s": round(delete_seconds, 3),
         "answers_after_delete": bool(after.answer),
         "peak_rss_mb": peak_rss,
+        **dense_recall,
         **change,
     }))  # fmt: skip
 

@@ -173,6 +173,7 @@ class ExactVectors:
 
     def __init__(self, ids: list[str], matrix: np.ndarray, generation: int):
         self.ids, self.generation = ids, generation
+        self._positions: dict[str, int] | None = None
         if len(ids) == 0:
             self.unique, self.rows, self.first_ids = np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64), []
             self.doc_ids = np.array([], dtype=str)
@@ -183,12 +184,17 @@ class ExactVectors:
         self.first_ids = [ids[i] for i in first]
         self.doc_ids = np.array([chunk.rsplit("-", 1)[0] for chunk in ids])  # chunk ids are doc_id-n (catalog.chunk_id)
 
+    def position(self, chunk_id: str) -> int | None:
+        """The chunk's row in ``ids`` (None if it has no vector here)."""
+        if self._positions is None:
+            self._positions = {cid: n for n, cid in enumerate(self.ids)}
+        return self._positions.get(chunk_id)
+
     def similarities(self, vector: np.ndarray, ids: list[str]) -> dict[str, float]:
-        position = {cid: n for n, cid in enumerate(self.ids)}
-        found = [cid for cid in ids if cid in position]
+        found = [cid for cid in ids if self.position(cid) is not None]
         if not found:
             return {}
-        scores = self.unique[self.rows[[position[cid] for cid in found]]] @ vector.astype(np.float32)
+        scores = self.unique[self.rows[[self.position(cid) for cid in found]]] @ vector.astype(np.float32)
         return dict(zip(found, scores.tolist()))
 
     @classmethod
