@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `assistant ask ... | head` ends quietly
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
-    from assistant.errors import AssistantError
+    from assistant.errors import AssistantError, disk_full
     from assistant.facade import Assistant
 
     assistant = Assistant(settings_from(args))
@@ -192,8 +192,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"assistant: {shown(exc)}", file=sys.stderr)
         return exc.exit_code
     except ValueError as exc:  # a setting or an argument that cannot be used
-        print(f"assistant: {exc}", file=sys.stderr)
+        print(f"assistant: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # a full disk is the user's to fix, and says so; anything else is a fault of ours
+        full = disk_full(exc)
+        if full is None:
+            raise
+        print(f"assistant: {shown(full)}", file=sys.stderr)
+        return full.exit_code
 
 
 def cmd_ingest(assistant, args) -> int:

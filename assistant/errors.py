@@ -13,3 +13,19 @@ class AssistantError(Exception):
     http_status = 500
     kind = "server_error"  # the OpenAI error "type"
     code: str | None = None
+
+
+class DiskFullError(AssistantError):
+    """The disk holding the index (or the model cache) is full: nothing is wrong with the index or the models."""
+
+    exit_code, http_status, code = 8, 507, "disk_full"
+
+
+def disk_full(exc: BaseException) -> DiskFullError | None:
+    """A DiskFullError for an error that says the disk is full (ENOSPC, SQLite's "database or disk is full"), else None."""
+    import errno
+
+    text = str(exc).lower()
+    if getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in text or "no space left" in text:
+        return DiskFullError(f"the disk is full ({exc}); free some space and run the command again: nothing was lost")
+    return None

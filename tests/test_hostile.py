@@ -68,3 +68,15 @@ def test_two_uploads_of_one_name_at_once_one_wins_the_other_is_told(app):
     assert statuses == [200, 409]
     assert (corpus / "keeper.txt").read_bytes() == text
     assert not list(corpus.glob(".*.part"))
+
+
+def test_a_full_disk_is_named_as_such_not_blamed_on_the_reader():
+    import errno
+    import sqlite3
+
+    from assistant.errors import DiskFullError, disk_full
+
+    for error in (OSError(errno.ENOSPC, "No space left on device"), sqlite3.OperationalError("database or disk is full")):
+        full = disk_full(error)
+        assert isinstance(full, DiskFullError) and full.exit_code == 8 and "free some space" in str(full)
+    assert disk_full(ValueError("something else")) is None

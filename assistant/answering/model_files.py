@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from assistant.answering.calibration import Calibration
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, disk_full
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 READER_DIRS = {"span": MODELS_DIR / "span_reader", "sentence": MODELS_DIR / "reader"}  # the shipped one of each kind
@@ -37,5 +37,8 @@ def load_model_files(folder: Path, threads: int, cache_dir: Path | None, rebuild
         tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         session = onnx_session(reader_model_for_every_cpu(folder / MODEL_FILE, cache_dir), threads)
     except Exception as exc:  # a truncated or foreign file: say which, not a traceback from deep inside
+        full = disk_full(exc)  # the fp32 form could not be written: the reader is fine, the disk is not
+        if full is not None:
+            raise full from None
         raise ReaderError(f"the reader in {folder} cannot be loaded ({exc}); rebuild it with `{rebuild}`") from None
     return calibration, tokenizer, session

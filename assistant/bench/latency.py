@@ -86,6 +86,7 @@ def bench_mcp_search(index_dir: Path, rounds: int) -> dict:
 
     questions = [row["question"] for row in load_gold(ROOT / "tests" / "evalsets" / "seed.jsonl")]
     assistant = Assistant(bench_settings(index_dir, corpus_dir=ROOT / "corpus"))
+    assistant.ingest()  # incremental: nothing to do after bench_latency
     for question in questions:  # warm-up
         assistant.search(question)
     local = []
