@@ -190,9 +190,14 @@ class Assistant:
         # still free: of two uploads of one name at once, one wins and the other is told so.
         staging = corpus / f".{clean}.{os.getpid()}.{threading.get_ident()}.part"
         staging.write_bytes(data)
+        # Marked pending until the index holds it: a crash meanwhile is undone at the next start (recover_uploads).
+        pending = self._pending_uploads / staging.name
+        pending.parent.mkdir(parents=True, exist_ok=True)
+        pending.write_text(str(target))
         try:
             os.link(staging, target)
         except FileExistsError:
+            pending.unlink()
             raise UploadConflictError(f"{clean}: another upload of this name came first; rename the file") from None
         finally:
             staging.unlink(missing_ok=True)
@@ -205,10 +210,31 @@ class Assistant:
         except BaseException:  # a server down mid-way: the file goes too, so no later ingest adds it unasked
             target.unlink(missing_ok=True)
             raise
+        finally:
+            pending.unlink(missing_ok=True)
         if report.failed:
             target.unlink(missing_ok=True)
             raise UploadError(f"{clean}: {report.failed[0][1]}")
         return report
+
+    @property
+    def _pending_uploads(self) -> Path:
+        return self.settings.index_dir / "pending-uploads"
+
+    def recover_uploads(self) -> list[str]:
+        """The rule: an upload's file stays in the corpus only once the index holds it. A file a killed upload left
+        there unindexed (its client saw the upload fail) is removed at the next start; the paths removed."""
+        from assistant.index.store import has_index
+
+        removed = []
+        for marker in sorted(self._pending_uploads.glob("*")) if self._pending_uploads.is_dir() else []:
+            target = Path(marker.read_text())
+            indexed = {d.path for d in self.documents()} if has_index(self.settings) else set()
+            if target.exists() and target.resolve().as_posix() not in indexed:
+                target.unlink()
+                removed.append(str(target))
+            marker.unlink()
+        return removed
 
     def delete(self, doc_id: str, remove_file: bool = False) -> str | None:
         """Remove a document from the index; its path. The file stays where it is (a folder ingest then skips it)

@@ -80,3 +80,28 @@ def test_a_full_disk_is_named_as_such_not_blamed_on_the_reader():
         full = disk_full(error)
         assert isinstance(full, DiskFullError) and full.exit_code == 8 and "free some space" in str(full)
     assert disk_full(ValueError("something else")) is None
+
+
+def test_a_file_a_killed_upload_left_unindexed_is_removed_at_the_next_start(make_assistant, tmp_path):
+    """kill -9 between the file reaching the corpus and the index holding it: the next start undoes the upload."""
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    assistant = make_assistant(corpus)
+    assistant.ingest()
+    script = (
+        "import os, sys\n"
+        "from assistant.facade import Assistant\n"
+        "from assistant.settings import Settings\n"
+        "a = Assistant(Settings(corpus_dir=sys.argv[1], index_dir=sys.argv[2]))\n"
+        "a.ingest = lambda paths: os.kill(os.getpid(), 9)\n"  # killed as the ingest of the upload starts
+        "a.upload('keeper.txt', b'The keeper of Port Ellery is Agnes Trevelyan.\\n')\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script, str(corpus), str(assistant.settings.index_dir)], timeout=120)
+    assert killed.returncode == -9 and (corpus / "keeper.txt").exists()
+    assert assistant.recover_uploads() == [str(corpus / "keeper.txt")]
+    assert not (corpus / "keeper.txt").exists()
+    assistant.upload("keeper.txt", b"The keeper of Port Ellery is Agnes Trevelyan.\n")  # and it can be uploaded again
+    assert assistant.recover_uploads() == []

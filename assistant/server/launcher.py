@@ -110,6 +110,8 @@ def serve(assistant: Assistant, auth: str | None = None, no_auth: bool = False, 
     settings = assistant.settings
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     options = launch_options(settings.host, auth, no_auth, api_key)
+    for path in assistant.recover_uploads():
+        print(f"assistant serve: removed {path}: its upload was cut off before the index held it", file=sys.stderr)
     if ingest:
         try:  # incremental: embeds only what is new or changed since the last run, so start-up stays quick
             print(assistant.ingest().summary(), file=sys.stderr)
