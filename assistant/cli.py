@@ -97,10 +97,11 @@ def _add_eval_command(commands, common: argparse.ArgumentParser) -> None:
         "eval",
         parents=[common],
         help="score answers on a gold set (GOLD.jsonl), the reader on SQuAD-format data ('squad FILE.json'), "
-        "its decision on the held-out mixes ('mix'), or retrieval on BEIR data ('beir')",
+        "its decision on the held-out mixes ('mix'), answerable against unanswerable passages ('gate'), "
+        "or retrieval on BEIR data ('beir')",
     )
     evaluate.add_argument(
-        "gold", metavar="GOLD.jsonl | squad | mix | beir", help="a gold set, 'squad' FILE.json, 'mix' or 'beir'"
+        "gold", metavar="GOLD.jsonl | squad | mix | gate | beir", help="a gold set, 'squad' FILE.json, 'mix', 'gate' or 'beir'"
     )
     evaluate.add_argument("file", nargs="?", type=Path, help="squad: a SQuAD-format file (v1.1 or v2.0)")
     evaluate.add_argument("--json", type=Path, dest="json_out", help="write the full report as JSON")
@@ -114,6 +115,7 @@ def _add_eval_command(commands, common: argparse.ArgumentParser) -> None:
     )
     evaluate.add_argument("--split", default="test", help="beir: qrels split; mix: test or validation (default test)")
     evaluate.add_argument("--tune", action="store_true", help="beir: also sweep the fusion parameters (use on train)")
+    evaluate.add_argument("--verifier", type=Path, help="gate: also score this answer verifier's folder")
 
 
 def _add_train_command(commands, common: argparse.ArgumentParser) -> None:
@@ -335,6 +337,8 @@ def cmd_eval(assistant, args) -> int:
         return _eval_beir(assistant, args)
     if args.gold == "mix":
         return _eval_mix(assistant, args)
+    if args.gold == "gate":
+        return _eval_gate(assistant, args)
     if args.gold == "squad":
         return _eval_squad(assistant, args)
     from assistant.evaluation import gold as evaluate
@@ -378,6 +382,23 @@ def _eval_squad(assistant, args) -> int:
     print("\n".join(f"{key:20} {value}" for key, value in figures.items()))
     if args.json_out:
         args.json_out.write_text(json.dumps(figures, indent=1))
+    return 0
+
+
+def _eval_gate(assistant, args) -> int:
+    from assistant.answering.span_reader import SPAN_READER_DIR, SpanReader
+    from assistant.answering.verifier import Verifier
+    from assistant.evaluation import gate
+
+    if not args.data or not (args.data / "span_qa.jsonl.gz").is_file():
+        print("assistant: eval gate needs --data DIR (../shared/training)", file=sys.stderr)
+        return EXIT_USAGE
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    verifier = Verifier(args.verifier) if args.verifier else None
+    table = gate.run_gate(args.data, SpanReader(assistant.settings.reader_path or SPAN_READER_DIR), verifier, log=log)
+    print(gate.markdown(table))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(table, indent=1))
     return 0
 
 
