@@ -315,9 +315,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoints", type=Path, required=True, help="a folder outside git; reused to continue a run")
     parser.add_argument("--out", type=Path, default=VERIFIER_DIR, help="where the trained verifier goes")
     parser.add_argument("--recipe", type=json.loads, default={}, help="overrides as JSON, e.g. '{\"max_questions\": 8000}'")
+    parser.add_argument("--export-checkpoint", action="store_true", help="export the run's latest checkpoint and stop")
     args = parser.parse_args(argv)
     log = lambda line: print(line, flush=True)  # noqa: E731
-    log(json.dumps(run(args.data, args.checkpoints, args.out, VerifierRecipe(**args.recipe), log)))
+    recipe = VerifierRecipe(**args.recipe)
+    if args.export_checkpoint:
+        stats = export_checkpoint(args.checkpoints, args.out, recipe)
+    else:
+        stats = run(args.data, args.checkpoints, args.out, recipe, log)
+    write_card(args.out, stats)
+    log(json.dumps(stats))
 
 
 if __name__ == "__main__":
