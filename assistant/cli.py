@@ -227,28 +227,18 @@ def cmd_ask(assistant, args) -> int:
             if not line.strip():
                 continue
             try:
-                reply = assistant.ask(clean_question(line.strip()), mode=args.mode, documents=documents).to_json()
+                reply = assistant.ask(line.strip(), mode=args.mode, documents=documents).to_json()
             except (AssistantError, ValueError) as exc:
                 shown_question = line.strip().encode("utf-8", "backslashreplace").decode("utf-8")
                 reply, failed = {"question": shown_question, "error": str(exc)}, failed + 1
             print(json.dumps(reply, ensure_ascii=False), flush=True)
         return EXIT_USAGE if failed else 0
-    question = clean_question(args.question)
+    question = args.question
     if args.json:
         print(json.dumps(assistant.ask(question, mode=args.mode, documents=documents).to_json(), indent=2, ensure_ascii=False))
     else:
         print(format_answer(stream_to_terminal(assistant.ask_stream(question, mode=args.mode, documents=documents))))
     return 0
-
-
-def clean_question(question: str) -> str:
-    """The question as valid text: a lone surrogate (undecodable bytes on the command line or stdin) is refused with
-    a message, not a tokenizer traceback."""
-    try:
-        question.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"the question is not valid UTF-8 text (at character {exc.start})") from None
-    return question
 
 
 def stream_to_terminal(pieces) -> object:

@@ -72,6 +72,10 @@ def check_question(question: str, max_chars: int) -> str:
     question = (question or "").strip()
     if not question:
         raise ValueError("the question is empty")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate (undecodable bytes): a message, not a tokenizer traceback
+        raise ValueError(f"the question is not valid UTF-8 text (at character {exc.start})") from None
     if len(question) > max_chars:
         raise ValueError(
             f"the question is {len(question):,} characters long; the limit is {max_chars:,} (ASSISTANT_MAX_QUESTION_CHARS)"

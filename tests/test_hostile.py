@@ -105,3 +105,33 @@ def test_a_file_a_killed_upload_left_unindexed_is_removed_at_the_next_start(make
     assert not (corpus / "keeper.txt").exists()
     assistant.upload("keeper.txt", b"The keeper of Port Ellery is Agnes Trevelyan.\n")  # and it can be uploaded again
     assert assistant.recover_uploads() == []
+
+
+def test_a_question_with_a_lone_surrogate_is_a_clear_error(seed_assistant):
+    with pytest.raises(ValueError, match="not valid UTF-8"):
+        seed_assistant.ask("Who is \udcff the keeper?")
+
+
+def test_a_delete_repairs_a_crashed_write_before_it_clears_the_flag(make_assistant, corpus_copy):
+    """Issue #42, 10: a killed delete left a chunk without its vector; the next delete must not declare that clean."""
+    assistant = make_assistant(corpus_copy)
+    assistant.ingest()
+    first, second = assistant.documents()
+    index = assistant.index
+    index.vectors.delete_ids(index.catalog.chunk_ids(first.doc_id)[:1])  # what a kill between the two writes leaves
+    index.catalog.set_meta(dirty=1)
+    assert assistant.delete(second.doc_id) == second.path
+    assert assistant.index.catalog.get_meta("dirty") == "0"
+    assert assistant.index.catalog.count_chunks() == assistant.index.vectors.count()  # the broken document went too
+    assert assistant.ingest().added == [first.path]  # and the next ingest indexes it again, whole
+
+
+def test_the_viewer_says_when_a_cited_document_changed(seed_assistant):
+    from assistant.server.render import viewer_html
+
+    answer = seed_assistant.ask(SHORE_QUESTION).to_json()
+    citation = answer["citations"][0]
+    assert "<mark>" in viewer_html(seed_assistant, answer, "cited:1")
+    stale = {**answer, "citations": [{**citation, "quote": "…Jean Valmont, appointed in March."}]}
+    shown = viewer_html(seed_assistant, stale, "cited:1")
+    assert "This document has changed since this answer" in shown and "Jean Valmont" in shown and "<mark>" not in shown
