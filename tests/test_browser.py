@@ -121,6 +121,9 @@ def test_ask_read_the_highlighted_source_upload_and_delete(writable_assistant, s
     page.locator("#upload input[type=file]").set_input_files(str(document))  # dropping a file indexes it
     expect(page.locator("#upload-message")).to_contain_text("lighthouse.txt: indexed")
     expect(page.locator("#documents")).to_contain_text("lighthouse.txt")
+    expect(page.locator("#documents")).to_contain_text("Indexed")  # every column fits at 1,400 px
+    assert page.locator("#documents").bounding_box()["width"] <= 1400
+    page.screenshot(path=str(tmp_path / "documents.png"), full_page=True)
 
     page.get_by_role("tab", name="Chat").click()
     new_conversation(page)

@@ -63,14 +63,18 @@ def bench_ledgers(workdir: Path, copies: int = 10, lines: int = 5714) -> dict:
     for n in range(copies):
         for name in ("alpha", "beta"):
             (corpus / f"{name}-ledger-{n:02}.txt").write_text(LEDGER_LINE.format(name=name) * lines)
+    alone = Assistant(embedded_settings(workdir / "ledger-seed-index", corpus_dir=ROOT / "corpus"))
+    alone.ingest()
     assistant = Assistant(embedded_settings(index, corpus_dir=corpus))
     assistant.ingest()
     answers = [assistant.ask(question) for question in LEDGER_QUESTIONS]
+    without = [alone.ask(question) for question in LEDGER_QUESTIONS]
     return recall(assistant, LEDGER_QUESTIONS * 5) | {
         "questions": len(answers),
         "answered": sum(a.outcome == "answered" for a in answers),
-        "answered_or_possible": sum(a.outcome in ("answered", "uncertain") for a in answers),
-        "cited_the_articles": sum(bool(a.citations) and "ledger" not in a.citations[0].path for a in answers),
+        "answered_without_ledgers": sum(a.outcome == "answered" for a in without),
+        "same_outcome_as_without": sum(a.outcome == b.outcome and a.answer == b.answer for a, b in zip(answers, without)),
+        "cited_the_articles": sum(bool(a.citations) and "ledger" not in Path(a.citations[0].path).name for a in answers),
     }
 
 

@@ -104,9 +104,10 @@ def _recall_rows(results: dict) -> list[str]:
     if "recall_ledgers" in results:
         r = results["recall_ledgers"]
         rows.append(
-            f"| the six questions of issue #42 beside the ledgers: answered / answered or possible / citing the articles | "
-            f"{r['answered']} / {r['answered_or_possible']} / {r['cited_the_articles']} of {r['questions']} | 6 of 6 "
-            f"({met(r['cited_the_articles'] == r['questions'])}) |"
+            f"| the six questions of issue #42 beside the ledgers: answered (without the ledgers) / the same answer as "
+            f"without them / citing the articles | {r['answered']} ({r['answered_without_ledgers']}) / "
+            f"{r['same_outcome_as_without']} / {r['cited_the_articles']} of {r['questions']} | as without the ledgers "
+            f"({met(r['same_outcome_as_without'] == r['questions'])}) |"
         )
     if "mcp_search" in results:
         m = results["mcp_search"]
