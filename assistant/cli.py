@@ -141,9 +141,6 @@ def _add_train_command(commands, common: argparse.ArgumentParser) -> None:
         "--checkpoint", type=Path, help="keep the fine-tuned weights here; reused when present (span reader: resumed from)"
     )
     train.add_argument("--no-quantize", action="store_true", help="ship fp32 instead of int8 weights")
-    train.add_argument(
-        "--verifier", type=Path, help="--recalibrate: weigh this answer verifier (default: the shipped one, if any)"
-    )
 
 
 def settings_from(args: argparse.Namespace):
@@ -422,7 +419,6 @@ def _eval_beir(assistant, args) -> int:
 
 def cmd_train_reader(assistant, args) -> int:
     from assistant.answering.model_files import READER_DIRS
-    from assistant.answering.verifier import VERIFIER_DIR
     from assistant.training.calibrate import PRECISION_TARGETS
     from assistant.training.reader import recalibrate, train_reader
 
@@ -434,8 +430,7 @@ def cmd_train_reader(assistant, args) -> int:
     target = args.precision_target or PRECISION_TARGETS[kind]
     if args.recalibrate:
         folder = args.out or assistant.settings.reader_path or READER_DIRS[kind]
-        verifier = args.verifier or (VERIFIER_DIR if (VERIFIER_DIR / "model.onnx").is_file() and kind == "span" else None)
-        recalibrate(args.data, folder, seed=args.seed, sample=args.sample, target=target, kind=kind, verifier=verifier, log=log)
+        recalibrate(args.data, folder, seed=args.seed, sample=args.sample, target=target, kind=kind, log=log)
         return 0
     if kind == "span":
         from assistant.training.span import SpanRecipe, run

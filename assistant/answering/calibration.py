@@ -75,7 +75,6 @@ def answer_features(candidate: Candidate) -> dict[str, float]:
         "dense": candidate.passage.dense,
         "first_passage": float(candidate.rank == 0),
         "margin": min(5.0, max(-5.0, candidate.margin)),  # past a clear win or loss, how clear says nothing more
-        "verifier": candidate.verifier_logit,  # weighed only by a calibration fitted with a verifier (its features list)
     }
 
 

@@ -28,7 +28,6 @@ class Candidate:
     reader_logit: float = UNREAD_LOGIT  # sentences the reader did not read keep this floor
     margin: float = 0.0  # reader_logit minus the best logit of the other sentences read
     answer_span: tuple[int, int] | None = None  # the span reader's answer words in the sentence (document characters)
-    verifier_logit: float = UNREAD_LOGIT  # the verifier's say on the sentence with those words marked (when one ships)
     probability: float = 0.0  # calibrated: the sentence states the answer
 
     @property

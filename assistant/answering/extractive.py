@@ -35,7 +35,6 @@ from assistant.answering.calibration import answer_features, related_features
 from assistant.answering.candidate import UNREAD_LOGIT, Candidate
 from assistant.answering.reader import Reader
 from assistant.answering.span_reader import SpanReader
-from assistant.answering.verifier import mark_span
 from assistant.retrieval import RetrievedChunk
 from assistant.text_analysis import (
     QUESTION_WORDS,
@@ -95,9 +94,6 @@ READ_LIMIT = 8
 # assertions (docs/answer-quality.md). The calibration depends on it: `--recalibrate` after a change.
 SPAN_READ_PASSAGES = 3
 SPAN_SCORE_FLOOR = UNREAD_LOGIT + 1.0
-# Sentences the answer verifier reads (the span reader's best few): ~4 ms each here, batched. The calibration
-# depends on it: `--recalibrate` after a change.
-VERIFY_LIMIT = 4
 QUOTED_PASSAGES = 2  # closest sentences quoted when the documents do not state the answer
 # A sentence from a document that never names the year the question asks about is not stated as its answer:
 # in SQuAD 2.0's TRAIN articles 3 of the 45 questions naming a year their paragraph (and title) does not
@@ -187,8 +183,6 @@ class ExtractiveAnswerer:
         if isinstance(self.reader, SpanReader):
             self._read_spans(f"{context} {question}".strip(), chunks, candidates)
             mark_competition(candidates)
-            if self.reader.verifier is not None:
-                self._verify(f"{context} {question}".strip(), candidates)
             return candidates
         read = candidates[:READ_LIMIT]
         if read:
@@ -215,17 +209,6 @@ class ExtractiveAnswerer:
                 # Far below 0 every score means "no answer here": clipped above the floor of sentences not read.
                 candidate.reader_logit = max(span.score, SPAN_SCORE_FLOOR)
                 candidate.answer_span = (record.start + span.start, record.start + span.end)
-
-    def _verify(self, question: str, candidates: list[Candidate]) -> None:
-        """The verifier reads the VERIFY_LIMIT sentences the span reader scored highest, each with its words marked;
-        the others keep the floor."""
-        read = sorted((c for c in candidates if c.answer_span is not None), key=lambda c: c.reader_logit, reverse=True)
-        read = read[:VERIFY_LIMIT]
-        if not read:
-            return
-        texts = [mark_span(c.text, c.answer_span[0] - c.start, c.answer_span[1] - c.start) for c in read]
-        for candidate, logit in zip(read, self.reader.verifier.score(question, texts)):
-            candidate.verifier_logit = float(logit)
 
     @staticmethod
     def _span(best: Candidate) -> AnswerSpan | None:

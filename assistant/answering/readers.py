@@ -14,10 +14,5 @@ def load_reader(kind: str = "span", folder: Path | None = None, threads: int = 0
     if kind not in READER_DIRS:
         raise ValueError(f"unknown reader {kind!r}: 'span' or 'sentence'")
     if kind == "span":
-        reader = SpanReader(folder or READER_DIRS[kind], threads, cache_dir)
-        if "verifier" in reader.calibration.answer.features:  # calibrated with the verifier: it must be there
-            from assistant.answering.verifier import Verifier
-
-            reader.verifier = Verifier(threads=threads, cache_dir=cache_dir)
-        return reader
+        return SpanReader(folder or READER_DIRS[kind], threads, cache_dir)
     return Reader(folder or READER_DIRS[kind], threads, cache_dir)

@@ -78,7 +78,6 @@ class SpanReader:
         from tokenizers import Tokenizer
 
         self.folder = folder
-        self.verifier = None  # the answer verifier (verifier.py), attached by readers.load_reader when calibrated with it
         self.calibration, self._tokenizer, self._session = load_model_files(folder, threads, cache_dir, REBUILD)
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()

@@ -6,8 +6,10 @@ poorly (issue #41). The verifier reads only the question and the candidate sente
 between « and », so it is short to run, and it was trained on exactly that confusion: answer sentences
 against same-type distractor sentences, the wrong span of the right sentence, questions with a name or a
 year swapped, and the span reader's own choice on SQuAD 2.0's written near-misses
-(``assistant/training/verifier.py``; model card beside the model). Its logit is one more feature of the
-answer calibration (calibration.py), fitted on VALIDATION like the others.
+(``assistant/training/verifier.py``, which writes a model card beside the model). `assistant eval gate
+--verifier DIR` measures whether it tells answerable from unanswerable passages better than the span reader;
+none has passed that gate yet, so no verifier ships and the answerer does not call one
+(docs/answer-quality.md, "The gate, and a verifier that did not pass it").
 """
 
 from __future__ import annotations

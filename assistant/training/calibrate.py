@@ -111,12 +111,10 @@ def calibrate_and_measure(
     target: float = PRECISION_TARGET,
     log=print,
     kind: str = "sentence",
-    verifier: Path | None = None,
 ):
     """Fit the calibration for the ``kind`` reader (Settings.reader) in out_dir on the VALIDATION mix and measure it on both mixes
     (and on TEST for the fp32 model in fp32_file, to show what int8 costs). Writes calibration.json.
-    When out_dir already holds a calibration, it is measured on the same questions first ("before").
-    ``verifier``: a verifier's folder (span reader only): its logit becomes a feature of the answer calibration."""
+    When out_dir already holds a calibration, it is measured on the same questions first ("before")."""
     import shutil
 
     from assistant.answering.calibration import Calibration, Logistic
@@ -136,10 +134,6 @@ def calibrate_and_measure(
     with tempfile.TemporaryDirectory() as scratch:
         encoder = Encoder(bundled_model_path(), Path(scratch) / "encoder")
         reader = load_reader(kind, out_dir)
-        if verifier is not None:
-            from assistant.answering.verifier import Verifier
-
-            reader.verifier = Verifier(verifier)
         runs = {split: run_mix(*mixes[split], encoder, reader, Path(scratch) / split, log) for split in mixes}
         calibration = fit_calibration(*runs["validation"], seed, target)
         calibration.save(out_dir / "calibration.json")

@@ -107,7 +107,6 @@ def recalibrate(
     sample: int | None = None,
     target: float | None = None,
     kind: str = "sentence",
-    verifier: Path | None = None,
     log=print,
 ) -> dict:
     """Steps 4-5 only, for the model already in out_dir: after a change to the answerer's candidates
@@ -116,16 +115,13 @@ def recalibrate(
     previous = json.loads((out_dir / "metrics.json").read_text()) if (out_dir / "metrics.json").is_file() else {}
     target = target or PRECISION_TARGETS[kind]
     started = time.perf_counter()
-    figures, calibration = calibrate_and_measure(
-        data_dir, out_dir, seed, _per_domain(sample), target=target, log=log, kind=kind, verifier=verifier
-    )
+    figures, calibration = calibrate_and_measure(data_dir, out_dir, seed, _per_domain(sample), target=target, log=log, kind=kind)
     if "test_fp32" in previous:  # the fp32 weights are not kept; what int8 cost was measured when they were
         figures["test_fp32_when_trained"] = previous.get("test_fp32_when_trained", previous["test_fp32"])
     figures["recipe"] = previous.get("recipe", {}) | {
         "read_limit": READ_LIMIT if kind == "sentence" else None,
         "precision_target": target,
         "recalibrated": True,
-        "verifier": str(verifier) if verifier else None,
         "recalibration_seconds": round(time.perf_counter() - started, 1),
     }
     (out_dir / "metrics.json").write_text(json.dumps(figures, indent=1))
