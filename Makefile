@@ -34,7 +34,7 @@ test: $(VENV)/.test-installed
 	$(BIN)/ruff check assistant tests app.py
 	$(BIN)/python -m pytest -q
 
-# The full suite (about 30 minutes here): SciFact ingest vs the raw encoder, then 10k and 100k chunks.
+# The full suite (about 40 minutes here): SciFact ingest vs the raw encoder, 10k and 100k chunks, recall, MCP.
 bench: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[bench]'
-	$(BIN)/python -m assistant.bench --docs 5183 --scale 10000 100000 --queries 200
+	$(BIN)/python -m assistant.bench --docs 5183 --scale 10000 100000 --queries 200 --recall --ledgers --mcp
