@@ -184,5 +184,5 @@ def test_an_upload_or_delete_while_another_process_writes_is_refused_and_changes
     assert sorted(p.name for p in settings.corpus_dir.iterdir()) == corpus_before
     assert writable_assistant.documents() == Index(settings).catalog.documents()
     assert victim in writable_assistant.documents()
-    assert writable_assistant.delete(victim.doc_id) == victim.path  # and once the writer is done, it goes ahead
+    assert writable_assistant.delete(victim.doc_id, remove_file=True) == victim.path  # once the writer is done, it goes ahead
     assert not Path(victim.path).exists()

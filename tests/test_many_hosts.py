@@ -182,7 +182,9 @@ def test_40_chats_over_two_hosts_while_a_third_process_ingests_300_documents(hos
     assert any(hit["path"].endswith("note-00290.txt") for hit in late["retrieved"][:3]), late["retrieved"][:3]
 
 
-def test_answers_during_a_database_or_chroma_outage_are_a_clear_503_and_resume_without_a_restart(tmp_path, encoder, reader):
+def test_answers_during_a_database_outage_are_a_clear_503_and_a_chroma_outage_does_not_stop_them(tmp_path, encoder, reader):
+    """The database holds the catalog: without it, 503 until it is back. A host keeps its vectors in memory (exact
+    search): it answers through a Chroma outage; a process that must load them (the CLI) says Chroma is unreachable."""
     from tests.servers import ChromaServer, PostgresCluster
 
     postgres, chroma = PostgresCluster(), ChromaServer(tmp_path / "chroma")  # their own: this test stops them
@@ -192,16 +194,16 @@ def test_answers_during_a_database_or_chroma_outage_are_a_clear_503_and_resume_w
         Assistant(Settings(corpus_dir=CORPUS, index_dir=tmp_path / "ingest", **server), encoder=encoder, reader=reader).ingest()
         host = Host(tmp_path / "host", server, encoder)
         assert "300 metres" in host.answer(SHORE_QUESTION)["answer"]
-        for name, part in (("database", postgres), ("Chroma server", chroma)):
-            part.stop()
-            response = host.ask(SHORE_QUESTION)
-            assert response.status_code == 503, (name, response.text)
-            message = response.json()["error"]["message"]
-            assert "unavailable" in message and "Traceback" not in message, message
-            part.start()
-            wait_for(lambda: host.ask(SHORE_QUESTION).status_code == 200, 15)
-            assert "300 metres" in host.answer(SHORE_QUESTION)["answer"], name
+        postgres.stop()
+        response = host.ask(SHORE_QUESTION)
+        assert response.status_code == 503, response.text
+        message = response.json()["error"]["message"]
+        assert "unavailable" in message and "Traceback" not in message, message
+        postgres.start()
+        wait_for(lambda: host.ask(SHORE_QUESTION).status_code == 200, 15)
+        assert "300 metres" in host.answer(SHORE_QUESTION)["answer"]
         chroma.stop()
+        assert "300 metres" in host.answer(SHORE_QUESTION)["answer"]  # from the vectors it holds
         cli = subprocess.run(
             [str(Path(sys.executable).parent / "assistant"), "ask", SHORE_QUESTION],
             env={**os.environ, **settings_env(server), "ASSISTANT_INDEX_DIR": str(tmp_path / "ingest")},

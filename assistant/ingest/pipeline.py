@@ -21,7 +21,7 @@ import numpy as np
 from assistant.index.catalog import DocumentRecord, chunk_id, indexed_text
 from assistant.index.embedding import BULK_MIN_BATCH, Encoder
 from assistant.index.lock import write_lock
-from assistant.index.store import Index
+from assistant.index.store import Index, has_index
 from assistant.ingest.chunking import Chunk, chunk_text
 from assistant.ingest.loaders import Limits, LoadError, load_document
 from assistant.settings import SUPPORTED_SUFFIXES, Settings
@@ -149,7 +149,8 @@ def ingest(
 ) -> IngestReport:
     started = time.perf_counter()
     with write_lock(settings.index_dir, settings.database_url):
-        if rebuild:
+        if rebuild:  # files removed from the index on purpose stay out of it (they are the user's choice)
+            excluded = Index(settings).catalog.excluded_paths() if has_index(settings) else set()
             _drop_index(settings)
         encoder = encoder or Encoder.for_settings(settings)
         # One group is embedded in a worker thread (the runtimes release the GIL) while this thread
@@ -161,6 +162,8 @@ def ingest(
         try:
             index = Index(settings, create=True)
             index.check_compatible(encoder.fingerprint, encoder.dim)
+            if rebuild and excluded:
+                index.catalog.set_excluded_paths(excluded)
             if index.catalog.get_meta("dirty") == "1":
                 _reconcile(index)
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.datasets.splits import split_of
+from assistant.datasets.splits import read_rows, split_of
 from assistant.text_analysis import match_terms, sentence_spans
 
 HARD_NEGATIVES = 2  # the passage's sentences sharing the most terms with the question
@@ -106,8 +106,7 @@ def build_pairs(data_dir: Path, seed: int, sample: int | None = None) -> list[Pa
                 pairs.append(Pair(swapped, positives[0], 0))
 
     # AdvGLUE's QNLI pairs are SQuAD questions, some from held-out articles: those stay out too.
-    held_out = {_normal(row["question"]) for split in ("validation", "test") for row in by_split[split]}
-    held_out |= {_normal(r["question"]) for r in read_jsonl(data_dir / "span_qa_extra.jsonl.gz") if split_of(r) != "train"}
+    held_out = {_normal(row["question"]) for row in read_rows(data_dir) if split_of(row) != "train"}
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in read_jsonl(data_dir / "sentence_pairs.jsonl.gz"):
         if _normal(row["question"]) not in held_out:
