@@ -282,10 +282,11 @@ class Assistant:
             by_name.setdefault(Path(d.path).name, []).append(d.doc_id)
         found = set()
         for item in wanted:
+            path = item if item in by_path else Path(item).resolve().as_posix()
             if item in by_id:
                 found.add(item)
-            elif item in by_path or Path(item).resolve().as_posix() in by_path:
-                found.add(by_path.get(item) or by_path[Path(item).resolve().as_posix()])
+            elif path in by_path:
+                found.add(by_path[path])
             elif len(by_name.get(item, [])) == 1:
                 found.add(by_name[item][0])
             else:
