@@ -210,3 +210,14 @@ def test_ask_only_some_documents_and_a_bad_line_does_not_end_the_batch(seed_assi
     first, second = (json.loads(line) for line in batch.stdout.decode().splitlines())
     assert "not valid UTF-8" in first["error"] and second["outcome"] == "answered"
     assert batch.returncode == 2
+
+
+def test_a_rebuild_keeps_out_what_was_removed_on_purpose(make_assistant, corpus_copy):
+    assistant = make_assistant(corpus_copy)
+    assistant.ingest()
+    union = next(d for d in assistant.documents() if "union" in d.path)
+    assistant.delete(union.doc_id)
+    report = assistant.ingest(rebuild=True)
+    assert union.path in report.excluded and [Path(p).name for p in report.added] == [
+        "french-police-fail-to-stop-migrant-boat.txt"
+    ]

@@ -21,7 +21,7 @@ import numpy as np
 from assistant.index.catalog import DocumentRecord, chunk_id, indexed_text
 from assistant.index.embedding import BULK_MIN_BATCH, Encoder
 from assistant.index.lock import write_lock
-from assistant.index.store import Index, has_index
+from assistant.index.store import Index, NoIndexError, has_index
 from assistant.ingest.chunking import Chunk, chunk_text
 from assistant.ingest.loaders import Limits, LoadError, load_document
 from assistant.settings import SUPPORTED_SUFFIXES, Settings
@@ -150,7 +150,7 @@ def ingest(
     started = time.perf_counter()
     with write_lock(settings.index_dir, settings.database_url):
         if rebuild:  # files removed from the index on purpose stay out of it (they are the user's choice)
-            excluded = Index(settings).catalog.excluded_paths() if has_index(settings) else set()
+            excluded = _excluded_before_rebuild(settings)
             _drop_index(settings)
         encoder = encoder or Encoder.for_settings(settings)
         # One group is embedded in a worker thread (the runtimes release the GIL) while this thread
@@ -408,6 +408,15 @@ def _reconcile(index: Index) -> None:
         index.vectors.delete_document(doc_id)
         index.catalog.remove_document(doc_id)
     index.rebuild_bm25()
+
+
+def _excluded_before_rebuild(settings: Settings) -> set[str]:
+    if not has_index(settings):
+        return set()
+    try:
+        return Index(settings).catalog.excluded_paths()
+    except NoIndexError:  # server mode with an empty database
+        return set()
 
 
 def _drop_index(settings: Settings) -> None:
