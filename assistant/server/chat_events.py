@@ -183,7 +183,8 @@ class ChatEvents:
             progress((i, len(files)), desc=f"Indexing {name}")
             try:
                 report = self.assistant.upload(name, Path(file).read_bytes())
-                messages.append(f"✔ {code(name)}: indexed, {report.chunks_embedded} chunks")
+                chunks = report.chunks_embedded + report.chunks_reused
+                messages.append(f"✔ {code(name)}: indexed, {chunks} chunk{'' if chunks == 1 else 's'}")
             except AssistantError as exc:  # refused, or the index unreachable
                 messages.append(f"✘ {as_text(str(exc))}")
         return ("\n\n".join(messages) or "No file chosen.", *self._documents_outputs())
