@@ -58,6 +58,11 @@ def chunk_id(doc_id: str, n: int) -> str:
     return f"{doc_id}-{n:05d}"
 
 
+def doc_id_of(chunk: str) -> str:
+    """The document a chunk id belongs to (the inverse of chunk_id)."""
+    return chunk.rsplit("-", 1)[0]
+
+
 class Catalog:
     def __init__(self, database: Database):
         self.database = database

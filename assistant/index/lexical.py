@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from assistant.index.catalog import doc_id_of
+
 if TYPE_CHECKING:
     from assistant.index.catalog import Catalog
     from assistant.index.database import Database
@@ -29,7 +31,7 @@ class Bm25Index:
         self.ids = ids
         self.generation = generation
         self.version: int | None = None  # of the archive it came from, in server mode (Bm25InDatabase)
-        self.doc_ids = np.array([chunk.rsplit("-", 1)[0] for chunk in ids])  # chunk ids are doc_id-n (catalog.chunk_id)
+        self.doc_ids = np.array([doc_id_of(chunk) for chunk in ids])
         indptr = retriever.scores["indptr"]
         self._doc_freq = np.diff(np.asarray(indptr))  # CSC by term: entries per term = documents holding it
 

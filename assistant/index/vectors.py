@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 
+from assistant.index.catalog import doc_id_of
 from assistant.index.database import IndexUnavailableError
 from assistant.settings import Settings
 
@@ -182,7 +183,7 @@ class ExactVectors:
         _, first, self.rows = np.unique(as_bytes.ravel(), return_index=True, return_inverse=True)
         self.unique = np.ascontiguousarray(matrix[first])
         self.first_ids = [ids[i] for i in first]
-        self.doc_ids = np.array([chunk.rsplit("-", 1)[0] for chunk in ids])  # chunk ids are doc_id-n (catalog.chunk_id)
+        self.doc_ids = np.array([doc_id_of(chunk) for chunk in ids])
 
     def position(self, chunk_id: str) -> int | None:
         """The chunk's row in ``ids`` (None if it has no vector here)."""
@@ -201,10 +202,9 @@ class ExactVectors:
     def load(cls, ids: list[str], vectors: VectorIndex, generation: int, previous: ExactVectors | None = None) -> ExactVectors:
         """The matrix for these chunk ids: rows of ``previous`` kept, only the new ids fetched from Chroma
         (ids Chroma does not hold, a crashed ingest's, are left out)."""
-        known = {cid: n for n, cid in enumerate(previous.ids)} if previous is not None else {}
-        kept = [cid for cid in ids if cid in known]
-        fetched_ids, fetched = vectors.fetch([cid for cid in ids if cid not in known])
-        parts = [previous.unique[previous.rows[[known[cid] for cid in kept]]]] if kept else []
+        kept = [cid for cid in ids if previous is not None and previous.position(cid) is not None]
+        fetched_ids, fetched = vectors.fetch([cid for cid in ids if previous is None or previous.position(cid) is None])
+        parts = [previous.unique[previous.rows[[previous.position(cid) for cid in kept]]]] if kept else []
         if fetched_ids:
             parts.append(fetched)
         matrix = np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros((0, 0), dtype=np.float32)

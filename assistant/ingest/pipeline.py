@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.index.catalog import DocumentRecord, chunk_id, indexed_text
+from assistant.index.catalog import DocumentRecord, chunk_id, doc_id_of, indexed_text
 from assistant.index.embedding import BULK_MIN_BATCH, Encoder
 from assistant.index.lock import write_lock
 from assistant.index.store import Index, NoIndexError, has_index
@@ -403,7 +403,7 @@ def _reconcile(index: Index) -> None:
     vector_shas = index.vectors.id_shas()
     strays = [cid for cid, sha in vector_shas.items() if catalog_shas.get(cid) != sha]
     index.vectors.delete_ids(strays)
-    broken_docs = {cid.rsplit("-", 1)[0] for cid, sha in catalog_shas.items() if vector_shas.get(cid) != sha}
+    broken_docs = {doc_id_of(cid) for cid, sha in catalog_shas.items() if vector_shas.get(cid) != sha}
     for doc_id in broken_docs:
         index.vectors.delete_document(doc_id)
         index.catalog.remove_document(doc_id)
