@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.datasets.mix import PROPORTIONS, PROPORTIONS_WITHOUT_NEAR_MISSES, build_mix, file_name
+from assistant.datasets.mix import EXTRA_NEAR_MISSES, PROPORTIONS, PROPORTIONS_WITHOUT_NEAR_MISSES, build_mix, file_name
 from assistant.datasets.splits import read_rows, split_of
 from assistant.evaluation.mix import run_mix
 from assistant.training.calibrate import absence_threshold, precision_threshold, relatedness_threshold
@@ -54,9 +54,13 @@ def test_the_mixes_hold_every_kind_in_the_stated_proportions_from_held_out_docum
     validation, validation_documents = build_mix(rows, "validation", seed=13, per_domain=200)
     test, test_documents = build_mix(rows, "test", seed=13, per_domain=200)
     assert not set(validation_documents) & set(test_documents)
-    for mix, split in ((validation, "validation"), (test, "test")):
-        assert all(split_of(q.row) == split for q in mix)
-        assert len({q.row["id"] for q in mix}) == len(mix)  # a question is used once
+    for whole, split in ((validation, "validation"), (test, "test")):
+        assert all(split_of(q.row) == split for q in whole)
+        assert len({q.row["id"] for q in whole}) == len(whole)  # a question is used once
+        extra = [q for q in whole if q.extra]  # near-misses beyond the proportions, for the near-miss figures
+        assert {(q.kind, q.domain) for q in extra} == {("near_miss", "wikipedia")}
+        assert len(extra) == EXTRA_NEAR_MISSES * round(PROPORTIONS["near_miss"] * 200)
+        mix = [q for q in whole if not q.extra]
         assert {q.domain for q in mix} == {"wikipedia", "reddit", "reviews", "nq"}
         for domain in ("wikipedia", "reddit", "reviews", "nq"):
             counts = Counter(q.kind for q in mix if q.domain == domain)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.answering.verifier import mark_span
-from assistant.datasets.mix import ANSWER_TYPES, DOMAINS, distractor
+from assistant.datasets.mix import DOMAINS, distractor, without_answer
 from assistant.datasets.splits import document_key, read_rows, split_of
 from assistant.text_analysis import sentence_spans
 
@@ -51,19 +51,6 @@ def gate_pairs(rows: list[dict], split: str, seed: int = 13, limit: int = 600) -
             if paragraph and len(typed[kind]) < limit:
                 typed[kind].append((kind, row["question"], paragraph))
     return pairs + typed["same_type"] + typed["other_paragraph"]
-
-
-def without_answer(row: dict) -> str | None:
-    """The question's own paragraph with every sentence holding an answer removed, if what is left still holds a
-    thing of the answer's type (a year for "when", ...): the news reader's trap, the wrong date next door."""
-    answers = [a["text"].strip().lower() for a in row["answers"] if a["text"].strip()]
-    context = row["context"]
-    kept = [context[a:b] for a, b in sentence_spans(context) if not any(x in context[a:b].lower() for x in answers)]
-    rest = " ".join(kept)
-    for question_type, thing in ANSWER_TYPES:
-        if question_type.match(row["question"]):
-            return rest if kept and thing.search(rest) and not any(x in rest.lower() for x in answers) else None
-    return None
 
 
 def score_pairs(pairs: list[tuple[str, str, str]], reader, verifier=None) -> dict[str, np.ndarray]:

@@ -182,17 +182,20 @@ def denied_by_kind(decided: list[Decided]) -> dict[str, float | None]:
 
 
 def measure(decided: list[Decided]) -> dict:
-    """Overall and per domain (with the false assertions per kind of question), the reliability table and the ECE."""
+    """Overall and per domain (with the false assertions per kind of question), the reliability table and the ECE.
+    The extra near-misses (``MixQuestion.extra``) count in the per-kind figures only."""
+    core = [d for d in decided if not d.example.question.extra]
     by_domain: dict[str, list[Decided]] = defaultdict(list)
     for d in decided:
         by_domain[d.example.question.domain].append(d)
-    bins, ece = reliability(decided)
+    bins, ece = reliability(core)
     return {
-        "overall": figures(decided),
+        "overall": figures(core),
         "false_assertion_by_kind": false_assertion_by_kind(decided),
         "denied_by_kind": denied_by_kind(decided),
+        "near_misses_measured": sum(d.example.question.kind == "near_miss" for d in decided),
         "by_domain": {
-            domain: figures(rows)
+            domain: figures([d for d in rows if not d.example.question.extra])
             | {"false_assertion_by_kind": false_assertion_by_kind(rows), "denied_by_kind": denied_by_kind(rows)}
             for domain, rows in sorted(by_domain.items())
         },
@@ -264,6 +267,8 @@ def run(data_dir: Path, split: str, encoder, reader, seed: int = 13, per_domain:
 def table(measured: dict) -> str:
     mix = mix_table(measured["mix"])
     counts = f"questions per domain and kind:\n{mix}"
+    if measured.get("near_misses_measured"):
+        counts += f"\n\nnear-miss rows: {measured['near_misses_measured']} written near-misses (mix.EXTRA_NEAR_MISSES)"
     return f"{counts}\n\n{domain_table(measured)}\n\nECE (expected calibration error) {measured['ece']:.3f}"
 
 

@@ -45,6 +45,7 @@ def fit_calibration(examples: list[Example], answerer, seed: int, precision_targ
     from assistant.answering.calibration import Calibration, answer_features, fit_logistic, related_features
     from assistant.answering.candidate import UNREAD_LOGIT
 
+    examples = [e for e in examples if not e.question.extra]  # the fit keeps the mix's stated proportions
     read = [(e, c) for e in examples for c in e.candidates if c.reader_logit > UNREAD_LOGIT]
     answer = fit_logistic([answer_features(c) for _, c in read], [int(e.question.holds_answer(c.text)) for e, c in read], seed)
     related = fit_logistic(
