@@ -3,6 +3,7 @@ with SIGKILL that continues from its checkpoint to the same weights as an uninte
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -13,12 +14,13 @@ import pytest
 import torch
 
 from assistant.settings import bundled_model_path
-from assistant.training.span import SpanRecipe, focused_rows, near_misses, train, windows
+from assistant.training.span import SpanRecipe, focused_rows, near_misses, same_type_rows, train, weighted_span_loss, windows
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORE = "The French Government recently announced that officers could intercept boats leaving within 300 metres of the shoreline."
 UNION = "Alliance, the largest police union in France, has said it is too dangerous for its members to carry out arrests at sea."
 WEIGHT_TOLERANCE = 5e-4  # the measured spread between two runs, with room (test_a_killed_run_continues_...)
+LOGIT_TOLERANCE = 1e-3  # PyTorch against onnxruntime over the same fp32 weights (measured below 1e-4)
 RECIPE = SpanRecipe(max_length=64, doc_stride=16, batch_size=2, epochs=3.0, checkpoint_every=2)
 
 
@@ -178,3 +180,63 @@ def test_the_training_command_runs_end_to_end_on_a_tiny_sample(tmp_path, seed_as
     )  # fmt: skip
     assert asked.returncode == 0, asked.stderr
     assert json.loads(asked.stdout)["outcome"] in ("answered", "uncertain", "not_stated", "not_found")
+
+
+def test_same_type_rows_ask_a_question_of_a_passage_with_a_thing_of_its_type_but_not_its_answer():
+    paragraphs = {
+        "Miners": ["The strike began in 1984. It ended in 1985 after a year of talks.", "Talks resumed in 1991 in London."],
+        "Ports": ["Calais opened a terminal in 1994. It cost a fortune.", "Dover was bombed in 1940. It was rebuilt by 1950."],
+    }
+    asked = []
+    for title, (first, second) in paragraphs.items():
+        for n, (context, year) in enumerate(((first, first.split(" in ")[1][:4]), (second, second.split(" in ")[1][:4]))):
+            answers = [{"text": year, "start": context.index(year)}]
+            asked.append({"dataset": "squad1-train", "title": title, "id": f"{title}{n}", "question": "When did it happen?",
+                          "context": context, "answerable": True, "answers": answers})  # fmt: skip
+    asked.append(asked[0] | {"id": "where", "question": "Where did talks resume?"})  # asks for no typed thing: no row
+
+    made = same_type_rows(asked, 10, seed=13)
+
+    assert {r["id"].rsplit("-", 1)[1] for r in made} == {"without", "typed"}
+    for row in made:
+        source = next(a for a in asked if a["id"] == row["id"].rsplit("-", 1)[0])
+        answer = source["answers"][0]["text"]
+        assert not row["answerable"] and not row["answers"] and answer not in row["context"]
+        assert re.search(r"\b1\d\d\d\b", row["context"])  # a year still there: the wrong date next door
+        if row["id"].endswith("-without"):  # its own paragraph less the answer's sentence
+            assert row["context"] in source["context"] and row["context"] != source["context"]
+        else:  # another paragraph of its own document
+            assert row["context"] in paragraphs[source["title"]] and row["context"] != source["context"]
+    assert same_type_rows(asked, 10, seed=13) == made  # drawn by the seed
+
+
+def test_the_no_answer_weight_is_the_plain_qa_loss_at_one_and_weighs_no_answer_windows_above_it():
+    torch.manual_seed(0)
+    start_logits, end_logits = torch.randn(4, 12), torch.randn(4, 12)
+    starts, ends = torch.tensor([0, 3, 0, 5]), torch.tensor([0, 4, 0, 7])
+    reference = (  # transformers' QA loss: the two cross-entropies, each the mean over windows, halved
+        torch.nn.functional.cross_entropy(start_logits, starts) + torch.nn.functional.cross_entropy(end_logits, ends)
+    ) / 2
+    assert float(weighted_span_loss(start_logits, end_logits, starts, ends, 1.0)) == pytest.approx(float(reference), rel=1e-6)
+    each = torch.nn.functional.cross_entropy(start_logits, starts, reduction="none")
+    each += torch.nn.functional.cross_entropy(end_logits, ends, reduction="none")
+    weighted = (2 * each[0] + each[1] + 2 * each[2] + each[3]) / 6 / 2
+    assert float(weighted_span_loss(start_logits, end_logits, starts, ends, 2.0)) == pytest.approx(float(weighted), rel=1e-6)
+
+
+def test_a_shipped_reader_is_recovered_in_pytorch_with_the_logits_it_gives_in_onnx():
+    from transformers import AutoTokenizer
+
+    from assistant.answering.span_reader import SPAN_READER_DIR, SpanReader
+    from assistant.training.export import recovered_model
+
+    model, outputs = recovered_model(SPAN_READER_DIR)
+    question = "Within what distance can officers intercept boats?"
+    encoded = AutoTokenizer.from_pretrained(str(bundled_model_path()))([question], [SHORE], return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**encoded).start_logits[0].numpy()
+    window = SpanReader().read(question, [SHORE])[0].windows[0]
+    passage = encoded.sequence_ids(0).index(1)  # the passage's first word piece
+    assert outputs == ("start_logits", "end_logits")
+    # ONNX runs the same dequantized weights with other kernels: the logits agree to float rounding
+    assert abs(logits[passage : passage + len(window.starts)] - window.starts).max() < LOGIT_TOLERANCE

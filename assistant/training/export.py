@@ -63,19 +63,14 @@ def quantize_int8(fp32: Path, target: Path) -> None:
     quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, per_channel=True)
 
 
-def reexport(folder: Path) -> None:
-    """A shipped reader's model.onnx exported again from its own int8 weights: the same integers and
-    scales (checked), a graph of today's export (eager attention). Its tokenizer and calibration stay.
-
-    For models exported before the export used eager attention, whose PyTorch weights are not kept:
-    ``python -m assistant.training.export assistant/models/span_reader``."""
-    import tempfile
-
+def recovered_model(folder: Path):
+    """The PyTorch model behind a shipped reader's int8 ``model.onnx`` (its weights dequantized), for a
+    re-export or as the start of a fine-tune (``python -m assistant.training.span --init assistant/models/span_reader``)."""
     import numpy as np
     import onnx
     import torch
     from onnx import numpy_helper
-    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
     from transformers.utils import logging as transformers_logging
 
     from assistant.inference import dequantized_model
@@ -107,7 +102,25 @@ def reexport(folder: Path) -> None:
     assert set(state) >= set(wanted), f"weights not recovered: {sorted(set(wanted) - set(state))}"
     model.load_state_dict({k: torch.tensor(np.ascontiguousarray(state[k])) for k in wanted})
     model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    return model, outputs
+
+
+def reexport(folder: Path) -> None:
+    """A shipped reader's model.onnx exported again from its own int8 weights: the same integers and
+    scales (checked), a graph of today's export (eager attention). Its tokenizer and calibration stay.
+    For models exported before the export used eager attention, whose PyTorch weights are not kept:
+    ``python -m assistant.training.export assistant/models/span_reader``."""
+    import tempfile
+
+    import onnx
+    from transformers import AutoTokenizer
+
+    from assistant.settings import bundled_model_path
+
+    int8 = folder / "model.onnx"
+    original = onnx.load(str(int8)).graph
+    model, outputs = recovered_model(folder)
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
     with tempfile.TemporaryDirectory() as scratch:
         export(model, tokenizer, Path(scratch), quantize=True, outputs=outputs)
         again = onnx.load(str(Path(scratch) / "model.onnx")).graph

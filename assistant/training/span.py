@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from assistant.datasets.mix import distractor, without_answer
 from assistant.datasets.splits import document_key, split_of
 from assistant.training.loop import train_resumable
 
@@ -44,6 +45,13 @@ class SpanRecipe:
     focus: str = ""  # datasets (name prefix) whose TRAIN rows are all kept
     replay: int = 0  # rows drawn from the other datasets, so the reader keeps what it learnt there
     near_miss_repeats: int = 1  # each unanswerable question written by the data's authors (not made here) this many times
+    # Issue #41: unanswerable rows whose passage holds a thing of the answer's type (``same_type_rows``), and the
+    # weight of a window whose target is "no answer" in the loss (1.0: the plain mean over windows).
+    same_type: int = 0
+    no_answer_weight: float = 1.0
+    # The made name swaps taught "a name the passage does not hold: no answer", which also refuses a paraphrase
+    # ("Britain" for "the Government" in the £500 million question); False leaves them out.
+    name_swaps: bool = True
 
 
 def training_rows(rows: list[dict], seed: int, max_questions: int | None = None) -> list[dict]:
@@ -69,7 +77,7 @@ def training_rows(rows: list[dict], seed: int, max_questions: int | None = None)
     return train + made + near_misses(train, rng)
 
 
-MADE = ("-other", "-year", "-name")  # ids of the unanswerable rows made here (training_rows, near_misses)
+MADE = ("-other", "-year", "-name", "-without", "-typed")  # ids of the unanswerable rows made here (training_rows, near_misses)
 
 
 def focused_rows(rows: list[dict], recipe: SpanRecipe) -> list[dict]:
@@ -82,6 +90,31 @@ def focused_rows(rows: list[dict], recipe: SpanRecipe) -> list[dict]:
     again = [r | {"id": f"{r['id']}-again{k}"} for k in range(1, recipe.near_miss_repeats) for r in written]
     others = [r for r in rows if not r["dataset"].startswith(recipe.focus)]
     return focus + again + random.Random(recipe.seed).sample(others, min(recipe.replay, len(others)))
+
+
+def same_type_rows(rows: list[dict], count: int, seed: int) -> list[dict]:
+    """``count`` unanswerable rows made from answerable TRAIN questions, half against their own paragraph with the
+    answer's sentences removed and half against another paragraph of their document, each still holding a thing of
+    the answer's type (a year for "when", a name for "who"): the wrong date next door that a reader answers from."""
+    rng = random.Random(f"{seed}-same-type")
+    train = [r for r in rows if split_of(r) == "train" and r["answerable"] and len(r["context"]) < 4000]
+    paragraphs: dict[str, list[str]] = {}
+    for row in train:
+        if row["context"] not in paragraphs.setdefault(document_key(row), []):
+            paragraphs[document_key(row)].append(row["context"])
+    rng.shuffle(train)
+    made: list[dict] = []
+    for row in train:
+        if len(made) >= count:
+            break
+        own = len(made) % 2 == 0
+        others = [p for p in paragraphs[document_key(row)] if p != row["context"]]
+        rng.shuffle(others)
+        context = without_answer(row) if own else distractor(row, others)
+        if context:
+            suffix = "-without" if own else "-typed"
+            made.append(row | {"id": row["id"] + suffix, "context": context, "answerable": False, "answers": []})
+    return made
 
 
 YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
@@ -159,14 +192,28 @@ def train(windows_: list[dict], base: Path, folder: Path, recipe: SpanRecipe, lo
     def loss_of(model, batch: list[dict]):
         length = max(sum(w["attention_mask"]) for w in batch)  # no compute spent on padding every window shares
         tensors = {k: torch.tensor([w[k][:length] for w in batch]) for k in ("input_ids", "attention_mask", "token_type_ids")}
-        return model(**tensors, start_positions=torch.tensor([w["start"] for w in batch]),
-                     end_positions=torch.tensor([w["end"] for w in batch])).loss  # fmt: skip
+        starts, ends = torch.tensor([w["start"] for w in batch]), torch.tensor([w["end"] for w in batch])
+        if recipe.no_answer_weight == 1.0:
+            return model(**tensors, start_positions=starts, end_positions=ends).loss
+        out = model(**tensors)
+        return weighted_span_loss(out.start_logits, out.end_logits, starts, ends, recipe.no_answer_weight)
 
     identity = {"recipe": asdict(recipe), "windows": len(windows_)}
     return train_resumable(
         model, windows_, folder, identity, loss_of, seed=recipe.seed, epochs=recipe.epochs, batch_size=recipe.batch_size,
         learning_rate=recipe.learning_rate, checkpoint_every=recipe.checkpoint_every, bf16=recipe.bf16, unit="windows", log=log,
     )  # fmt: skip
+
+
+def weighted_span_loss(start_logits, end_logits, starts, ends, no_answer_weight: float):
+    """The span loss (cross-entropy over start and end, averaged) with each window whose target is "no answer"
+    ([CLS], position 0) weighing ``no_answer_weight`` times as much: at 1.0, transformers' own QA loss."""
+    import torch
+
+    each = torch.nn.functional.cross_entropy(start_logits.float(), starts, reduction="none")
+    each = each + torch.nn.functional.cross_entropy(end_logits.float(), ends, reduction="none")
+    weights = 1.0 + (no_answer_weight - 1.0) * (starts == 0).float()
+    return (each * weights).sum() / weights.sum() / 2
 
 
 def finish(
@@ -217,7 +264,15 @@ def run(
     from assistant.settings import bundled_model_path
 
     max_questions = sample or max_questions
-    rows = focused_rows(training_rows(read_rows(data_dir), recipe.seed, max_questions), recipe)
+    every = read_rows(data_dir)
+    rows = focused_rows(training_rows(every, recipe.seed, max_questions), recipe)
+    rows += same_type_rows(every, recipe.same_type, recipe.seed)
+    rows = [r for r in rows if recipe.name_swaps or not r["id"].endswith("-name")]
+    if init is not None and not (init / "config.json").is_file():  # a shipped reader: its int8 weights, dequantized
+        from assistant.training.export import recovered_model
+
+        recovered_model(init)[0].save_pretrained(str(checkpoints / "init"))
+        init = checkpoints / "init"
     tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
     prepared = windows(tokenizer, rows, recipe.max_length, recipe.doc_stride)
     log(f"{len(rows)} questions, {len(prepared)} windows")
@@ -227,6 +282,7 @@ def run(
     stats = {
         "max_questions": max_questions, "questions": len(rows), "unanswerable": sum(not r["answerable"] for r in rows),
         "near_misses_made": sum(r["id"].endswith(("-year", "-name")) for r in rows),
+        "same_type_made": sum(r["id"].endswith(("-without", "-typed")) for r in rows),
         "windows": len(prepared), "device": "cpu", "init": str(init) if init else None,
     }  # fmt: skip
     return finish(model, tokenizer, data_dir, out_dir, recipe, stats, sample and max(8, sample // 4), target, log)
@@ -244,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-questions", type=int, help="answerable and near-miss questions before the made unanswerable ones")
     parser.add_argument("--sample", type=int, help="a quick check of the recipe: this many questions, small mixes")
     parser.add_argument("--recipe", type=json.loads, default={}, help="overrides as JSON, e.g. '{\"batch_size\": 32}'")
-    parser.add_argument("--init", type=Path, help="start from a trained reader's weights (a run's checkpoints/model folder)")
+    parser.add_argument("--init", type=Path, help="a trained reader's weights: a run's model folder or a shipped reader")
     args = parser.parse_args(argv)
     log = lambda line: print(line, flush=True)  # noqa: E731
     recipe = SpanRecipe(**args.recipe)
