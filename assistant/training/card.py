@@ -132,8 +132,18 @@ def _mix_sizes(figures: dict) -> str:
 TEST:
 
 {mix_table(figures["mix"]["test"])}
-
+{_extra_near_misses(figures)}
 Nothing of the project's `tests/evalsets` was used."""
+
+
+def _extra_near_misses(figures: dict) -> str:
+    measured = figures.get("test", {}).get("near_misses_measured")
+    if not measured:
+        return ""
+    return (
+        f"\nBeyond these, the near-miss rows of the tables below are measured on {measured} written near-misses a mix "
+        "(`mix.EXTRA_NEAR_MISSES`); the calibration and every other row keep the proportions above.\n"
+    )
 
 
 def _sentence_reader_measured(figures: dict) -> str:
@@ -221,13 +231,13 @@ answer string (an honest unanswerable example).{near_misses}
 Through the answerer as shipped, its checks after the calibration included (a sentence from a
 document that never names the question's year is not stated: `docs/how-it-works.md`).
 
-TEST (held out):
+TEST (held out), this calibration, and the one it replaced on the same questions where known:
 
-{domain_table(figures["test"])}
+{domain_table(figures["test"], figures.get("test_before"))}
 
 VALIDATION (fitted on):
 
-{domain_table(figures["validation"])}
+{domain_table(figures["validation"], figures.get("validation_before"))}
 
 {_reliability(figures)}
 
