@@ -96,6 +96,8 @@ def same_type_rows(rows: list[dict], count: int, seed: int) -> list[dict]:
     """``count`` unanswerable rows made from answerable TRAIN questions, half against their own paragraph with the
     answer's sentences removed and half against another paragraph of their document, each still holding a thing of
     the answer's type (a year for "when", a name for "who"): the wrong date next door that a reader answers from."""
+    if count <= 0:
+        return []
     rng = random.Random(f"{seed}-same-type")
     train = [r for r in rows if split_of(r) == "train" and r["answerable"] and len(r["context"]) < 4000]
     paragraphs: dict[str, list[str]] = {}
