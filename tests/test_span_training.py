@@ -211,17 +211,22 @@ def test_same_type_rows_ask_a_question_of_a_passage_with_a_thing_of_its_type_but
 
 
 def test_the_no_answer_weight_is_the_plain_qa_loss_at_one_and_weighs_no_answer_windows_above_it():
-    torch.manual_seed(0)
-    start_logits, end_logits = torch.randn(4, 12), torch.randn(4, 12)
-    starts, ends = torch.tensor([0, 3, 0, 5]), torch.tensor([0, 4, 0, 7])
-    reference = (  # transformers' QA loss: the two cross-entropies, each the mean over windows, halved
-        torch.nn.functional.cross_entropy(start_logits, starts) + torch.nn.functional.cross_entropy(end_logits, ends)
-    ) / 2
-    assert float(weighted_span_loss(start_logits, end_logits, starts, ends, 1.0)) == pytest.approx(float(reference), rel=1e-6)
-    each = torch.nn.functional.cross_entropy(start_logits, starts, reduction="none")
-    each += torch.nn.functional.cross_entropy(end_logits, ends, reduction="none")
-    weighted = (2 * each[0] + each[1] + 2 * each[2] + each[3]) / 6 / 2
-    assert float(weighted_span_loss(start_logits, end_logits, starts, ends, 2.0)) == pytest.approx(float(weighted), rel=1e-6)
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    model = AutoModelForQuestionAnswering.from_pretrained(str(bundled_model_path()))
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    encoded = tokenizer(["Who announced it?", "What is too dangerous?"], [SHORE, UNION], padding=True, return_tensors="pt")
+    starts, ends = torch.tensor([0, 14]), torch.tensor([0, 19])  # the first window has no answer
+    with torch.no_grad():
+        out = model(**encoded, start_positions=starts, end_positions=ends)  # transformers' own QA loss
+    plain = weighted_span_loss(out.start_logits, out.end_logits, starts, ends, 1.0)
+    assert float(plain) == pytest.approx(float(out.loss), rel=1e-6)
+
+    each = torch.nn.functional.cross_entropy(out.start_logits, starts, reduction="none")
+    each += torch.nn.functional.cross_entropy(out.end_logits, ends, reduction="none")
+    weighted = weighted_span_loss(out.start_logits, out.end_logits, starts, ends, 2.0)
+    assert float(weighted) == pytest.approx(float((2 * each[0] + each[1]) / 3 / 2), rel=1e-6)
+    assert float(weighted) != pytest.approx(float(plain))  # the no-answer window counts twice
 
 
 def test_a_shipped_reader_is_recovered_in_pytorch_with_the_logits_it_gives_in_onnx():

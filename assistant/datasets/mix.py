@@ -107,10 +107,9 @@ def build_mix(
         shares = PROPORTIONS if near_misses else PROPORTIONS_WITHOUT_NEAR_MISSES
         total = min(per_domain, int(len(answerable) / (1 - shares.get("near_miss", 0.0))))
         counts = {kind: round(share * total) for kind, share in shares.items()}
-        wanted = counts.pop("near_miss", 0)
-        picked = near_misses[:wanted]
-        chosen = [(row, "near_miss", None) for row in picked]
-        more = near_misses[wanted : wanted + EXTRA_NEAR_MISSES * wanted]
+        asked = counts.pop("near_miss", 0)
+        chosen = [(row, "near_miss", None) for row in near_misses[:asked]]
+        more = near_misses[asked : asked + EXTRA_NEAR_MISSES * asked]
         extra = [MixQuestion(row, "near_miss", domain, document_key(row), None, True) for row in more]
         pool = answerable[: sum(counts.values())]
         typed = [(row, paragraph) for row in pool if (paragraph := distractor(row, paragraphs[document_key(row)]))]

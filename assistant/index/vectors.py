@@ -202,9 +202,10 @@ class ExactVectors:
     def load(cls, ids: list[str], vectors: VectorIndex, generation: int, previous: ExactVectors | None = None) -> ExactVectors:
         """The matrix for these chunk ids: rows of ``previous`` kept, only the new ids fetched from Chroma
         (ids Chroma does not hold, a crashed ingest's, are left out)."""
-        kept = [cid for cid in ids if previous is not None and previous.position(cid) is not None]
-        fetched_ids, fetched = vectors.fetch([cid for cid in ids if previous is None or previous.position(cid) is None])
-        parts = [previous.unique[previous.rows[[previous.position(cid) for cid in kept]]]] if kept else []
+        rows = [previous.position(cid) if previous is not None else None for cid in ids]
+        kept = [cid for cid, row in zip(ids, rows) if row is not None]
+        fetched_ids, fetched = vectors.fetch([cid for cid, row in zip(ids, rows) if row is None])
+        parts = [previous.unique[previous.rows[[row for row in rows if row is not None]]]] if kept else []
         if fetched_ids:
             parts.append(fetched)
         matrix = np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros((0, 0), dtype=np.float32)
