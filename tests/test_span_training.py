@@ -14,7 +14,16 @@ import pytest
 import torch
 
 from assistant.settings import bundled_model_path
-from assistant.training.span import SpanRecipe, focused_rows, near_misses, same_type_rows, train, weighted_span_loss, windows
+from assistant.training.span import (
+    SpanRecipe,
+    focused_rows,
+    near_misses,
+    predicate_swaps,
+    same_type_rows,
+    train,
+    weighted_span_loss,
+    windows,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORE = "The French Government recently announced that officers could intercept boats leaving within 300 metres of the shoreline."
@@ -245,3 +254,25 @@ def test_a_shipped_reader_is_recovered_in_pytorch_with_the_logits_it_gives_in_on
     assert outputs == ("start_logits", "end_logits")
     # ONNX runs the same dequantized weights with other kernels: the logits agree to float rounding
     assert abs(logits[passage : passage + len(window.starts)] - window.starts).max() < LOGIT_TOLERANCE
+
+
+def test_predicate_swaps_ask_for_the_opposite_of_what_the_answer_sentence_states():
+    context = "The largest city of the region is Leeds. North Africa traded with it. The bridge opened in 1901."
+    rows = [
+        {"question": "What is the largest city of the region?", "answer": "Leeds"},  # "smallest": never in the passage
+        {"question": "What traded with North Africa?", "answer": "North Africa"},  # a name: left alone
+        {"question": "When did the bridge open?", "answer": "1901"},  # "open" has no listed opposite
+        {"question": "When was the bridge opened, the largest one?", "answer": "1901"},  # "largest" not in its sentence
+    ]
+    asked = [{"dataset": "squad1-train", "title": "Leeds", "id": f"q{n}", "question": r["question"], "context": context,
+              "answerable": True, "answers": [{"text": r["answer"], "start": context.index(r["answer"])}]}
+             for n, r in enumerate(rows)]  # fmt: skip
+
+    made = predicate_swaps(asked, 10, seed=13)
+
+    assert [(r["id"], r["question"]) for r in made] == [
+        ("q0-opposite", "What is the smallest city of the region?"),
+        ("q3-opposite", "When was the bridge closed, the largest one?"),
+    ]
+    assert all(not r["answerable"] and not r["answers"] and r["context"] == context for r in made)
+    assert predicate_swaps(asked, 1, seed=13) in ([made[0]], [made[1]]) and predicate_swaps(asked, 0, seed=13) == []

@@ -52,6 +52,9 @@ class SpanRecipe:
     # The made name swaps taught "a name the passage does not hold: no answer", which also refuses a paraphrase
     # ("Britain" for "the Government" in the £500 million question); False leaves them out.
     name_swaps: bool = True
+    # Unanswerable rows made from SQuAD 1.1 questions by turning a word of the answer's sentence into its
+    # opposite (``predicate_swaps``): the changed relation of SQuAD 2.0's written near-misses, at scale.
+    predicate_swaps: int = 0
 
 
 def training_rows(rows: list[dict], seed: int, max_questions: int | None = None) -> list[dict]:
@@ -77,7 +80,14 @@ def training_rows(rows: list[dict], seed: int, max_questions: int | None = None)
     return train + made + near_misses(train, rng)
 
 
-MADE = ("-other", "-year", "-name", "-without", "-typed")  # ids of the unanswerable rows made here (training_rows, near_misses)
+MADE = (
+    "-other",
+    "-year",
+    "-name",
+    "-without",
+    "-typed",
+    "-opposite",
+)  # ids of the unanswerable rows made here (training_rows, near_misses)
 
 
 def focused_rows(rows: list[dict], recipe: SpanRecipe) -> list[dict]:
@@ -117,6 +127,43 @@ def same_type_rows(rows: list[dict], count: int, seed: int) -> list[dict]:
             suffix = "-without" if own else "-typed"
             made.append(row | {"id": row["id"] + suffix, "context": context, "answerable": False, "answers": []})
     return made
+
+
+OPPOSITES = """first last|largest smallest|biggest smallest|highest lowest|most least|more less|before after|earliest latest|
+oldest youngest|longest shortest|increase decrease|increased decreased|won lost|win lose|north south|east west|
+northern southern|eastern western|began ended|started ended|opened closed|maximum minimum|upper lower|inside outside|
+above below|earlier later|larger smaller|higher lower|longer shorter|older younger|best worst|better worse|strongest weakest|
+allowed banned|legal illegal|accepted rejected|supported opposed|success failure|successful unsuccessful|positive negative|
+major minor|male female|men women|born died|birth death|imports exports|bought sold|buy sell|arrived departed|hired fired|
+fastest slowest|common rare|top bottom|internal external|private public|ancient modern|heaviest lightest|hottest coldest|
+richest poorest|majority minority|gained lost|rich poor|strong weak|large small|high low|increasing decreasing|victory defeat"""
+OPPOSITE = {w: pair.split()[1 - k] for pair in re.split(r"\|\s*", OPPOSITES) for k, w in enumerate(pair.split())}
+WORD = re.compile(r"[A-Za-z]+")
+
+
+def predicate_swaps(rows: list[dict], count: int, seed: int) -> list[dict]:
+    """``count`` unanswerable rows made from answerable SQuAD 1.1 TRAIN questions: a lower-case word the question
+    shares with the answer's sentence ("largest", "began", "north") turned into its opposite, where the passage
+    never uses the opposite. The passage states one relation and the question asks the other, as most of SQuAD
+    2.0's written near-misses do; names stay as they are (a changed name taught "absent name: no answer")."""
+    if count <= 0:
+        return []
+    made = []
+    for row in (r for r in rows if r["dataset"].startswith("squad1") and r["answerable"] and split_of(r) == "train"):
+        context, start = row["context"], row["answers"][0]["start"]
+        sentence = context[context.rfind(". ", 0, start) + 1 : (context.find(". ", start) + 1) or len(context)].lower()
+        for match in WORD.finditer(row["question"]):
+            word = match.group()
+            opposite = OPPOSITE.get(word.lower())
+            if not opposite or (word[0].isupper() and match.start() > 0):  # "North Africa" is a name
+                continue
+            if re.search(rf"\b{word.lower()}\b", sentence) and not re.search(rf"\b{opposite}\b", context.lower()):
+                question = row["question"][: match.start()] + (opposite.capitalize() if word[0].isupper() else opposite)
+                made.append(row | {"id": row["id"] + "-opposite", "question": question + row["question"][match.end() :],
+                                   "answerable": False, "answers": []})  # fmt: skip
+                break
+    random.Random(f"{seed}-opposite").shuffle(made)
+    return made[:count]
 
 
 YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
@@ -269,6 +316,7 @@ def run(
     every = read_rows(data_dir)
     rows = focused_rows(training_rows(every, recipe.seed, max_questions), recipe)
     rows += same_type_rows(every, recipe.same_type, recipe.seed)
+    rows += predicate_swaps(every, recipe.predicate_swaps, recipe.seed)
     rows = [r for r in rows if recipe.name_swaps or not r["id"].endswith("-name")]
     if init is not None and not (init / "config.json").is_file():  # a shipped reader: its int8 weights, dequantized
         from assistant.training.export import recovered_model
@@ -285,6 +333,7 @@ def run(
         "max_questions": max_questions, "questions": len(rows), "unanswerable": sum(not r["answerable"] for r in rows),
         "near_misses_made": sum(r["id"].endswith(("-year", "-name")) for r in rows),
         "same_type_made": sum(r["id"].endswith(("-without", "-typed")) for r in rows),
+        "predicate_swaps_made": sum(r["id"].endswith("-opposite") for r in rows),
         "windows": len(prepared), "device": "cpu", "init": str(init) if init else None,
     }  # fmt: skip
     return finish(model, tokenizer, data_dir, out_dir, recipe, stats, sample and max(8, sample // 4), target, log)
