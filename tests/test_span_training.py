@@ -18,6 +18,7 @@ from assistant.training.span import (
     SpanRecipe,
     focused_rows,
     near_misses,
+    passage_name_swaps,
     predicate_swaps,
     same_type_rows,
     train,
@@ -276,3 +277,16 @@ def test_predicate_swaps_ask_for_the_opposite_of_what_the_answer_sentence_states
     ]
     assert all(not r["answerable"] and not r["answers"] and r["context"] == context for r in made)
     assert predicate_swaps(asked, 1, seed=13) in ([made[0]], [made[1]]) and predicate_swaps(asked, 0, seed=13) == []
+
+
+def test_passage_name_swaps_ask_about_another_name_the_passage_mentions_away_from_the_answer():
+    context = "Tesla moved to New York in 1884. Edison stayed in Menlo Park. The Italian press wrote of Marconi."
+    asked = [{"dataset": "squad1-train", "title": "Tesla", "id": "q0", "question": "When did Tesla move to New York?",
+              "context": context, "answerable": True, "answers": [{"text": "1884", "start": context.index("1884")}]}]  # fmt: skip
+
+    made = passage_name_swaps(asked, 10, seed=13)
+
+    # "New York" is in the answer's sentence, "Menlo Park" has two words, "Italian" is no name to ask about
+    assert [r["question"] for r in made] in (["When did Edison move to New York?"], ["When did Marconi move to New York?"])
+    assert made[0]["id"] == "q0-swapped" and not made[0]["answerable"] and made[0]["context"] == context
+    assert passage_name_swaps(asked, 10, seed=13) == made and passage_name_swaps(asked, 0, seed=13) == []

@@ -55,6 +55,9 @@ class SpanRecipe:
     # Unanswerable rows made from SQuAD 1.1 questions by turning a word of the answer's sentence into its
     # opposite (``predicate_swaps``): the changed relation of SQuAD 2.0's written near-misses, at scale.
     predicate_swaps: int = 0
+    # ... and by turning a name of the question into another name its passage mentions away from the answer
+    # (``passage_name_swaps``): the passage holds both names, so only the relation tells them apart.
+    passage_name_swaps: int = 0
 
 
 def training_rows(rows: list[dict], seed: int, max_questions: int | None = None) -> list[dict]:
@@ -129,6 +132,18 @@ def same_type_rows(rows: list[dict], count: int, seed: int) -> list[dict]:
     return made
 
 
+YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
+NAME = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
+
+
+def answer_sentence(row: dict) -> str:
+    context, start = row["context"], row["answers"][0]["start"]
+    return context[context.rfind(". ", 0, start) + 1 : (context.find(". ", start) + 1) or len(context)]
+
+
+ADJECTIVE = re.compile(r"(an|ese|ish|ern|ic)$")  # "Italian", "Chinese", "Southern": not names of a thing to ask about
+
+
 OPPOSITES = """first last|largest smallest|biggest smallest|highest lowest|most least|more less|before after|earliest latest|
 oldest youngest|longest shortest|increase decrease|increased decreased|won lost|win lose|north south|east west|
 northern southern|eastern western|began ended|started ended|opened closed|maximum minimum|upper lower|inside outside|
@@ -150,8 +165,7 @@ def predicate_swaps(rows: list[dict], count: int, seed: int) -> list[dict]:
         return []
     made = []
     for row in (r for r in rows if r["dataset"].startswith("squad1") and r["answerable"] and split_of(r) == "train"):
-        context, start = row["context"], row["answers"][0]["start"]
-        sentence = context[context.rfind(". ", 0, start) + 1 : (context.find(". ", start) + 1) or len(context)].lower()
+        context, sentence = row["context"], answer_sentence(row).lower()
         for match in WORD.finditer(row["question"]):
             word = match.group()
             opposite = OPPOSITE.get(word.lower())
@@ -166,8 +180,29 @@ def predicate_swaps(rows: list[dict], count: int, seed: int) -> list[dict]:
     return made[:count]
 
 
-YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
-NAME = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
+def passage_name_swaps(rows: list[dict], count: int, seed: int) -> list[dict]:
+    """``count`` unanswerable rows made from answerable SQuAD 1.1 TRAIN questions: a name of the question turned
+    into another name of as many words that its passage mentions, but not in the answer's sentence ("When did
+    Tesla move?" asked as "When did Edison move?"). Both names are there, so a name's presence tells nothing."""
+    if count <= 0:
+        return []
+    rng, made = random.Random(f"{seed}-swapped"), []
+    for row in (r for r in rows if r["dataset"].startswith("squad1") and r["answerable"] and split_of(r) == "train"):
+        question, context, sentence = row["question"], row["context"], answer_sentence(row)
+        found = [m for m in NAME.finditer(question) if m.group() in context]
+        if not found:
+            continue
+        name = found[0].group()
+        others = sorted(
+            {m.group() for m in NAME.finditer(context)}
+            - {n for n in (m.group() for m in NAME.finditer(context)) if n in sentence or n in question or name in n or n in name}
+        )
+        others = [n for n in others if len(n.split()) == len(name.split()) and not ADJECTIVE.search(n)]
+        if others:
+            changed = question[: found[0].start()] + rng.choice(others) + question[found[0].end() :]
+            made.append(row | {"id": row["id"] + "-swapped", "question": changed, "answerable": False, "answers": []})
+    rng.shuffle(made)
+    return made[:count]
 
 
 def near_misses(train: list[dict], rng: random.Random) -> list[dict]:
@@ -317,6 +352,7 @@ def run(
     rows = focused_rows(training_rows(every, recipe.seed, max_questions), recipe)
     rows += same_type_rows(every, recipe.same_type, recipe.seed)
     rows += predicate_swaps(every, recipe.predicate_swaps, recipe.seed)
+    rows += passage_name_swaps(every, recipe.passage_name_swaps, recipe.seed)
     rows = [r for r in rows if recipe.name_swaps or not r["id"].endswith("-name")]
     if init is not None and not (init / "config.json").is_file():  # a shipped reader: its int8 weights, dequantized
         from assistant.training.export import recovered_model
@@ -334,6 +370,7 @@ def run(
         "near_misses_made": sum(r["id"].endswith(("-year", "-name")) for r in rows),
         "same_type_made": sum(r["id"].endswith(("-without", "-typed")) for r in rows),
         "predicate_swaps_made": sum(r["id"].endswith("-opposite") for r in rows),
+        "passage_name_swaps_made": sum(r["id"].endswith("-swapped") for r in rows),
         "windows": len(prepared), "device": "cpu", "init": str(init) if init else None,
     }  # fmt: skip
     return finish(model, tokenizer, data_dir, out_dir, recipe, stats, sample and max(8, sample // 4), target, log)
