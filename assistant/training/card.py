@@ -224,7 +224,7 @@ calibration again by `ASSISTANT_READER=span assistant train-reader --recalibrate
 
 ## Data and licences
 
-{SPAN_SOURCES}{FINE_TUNE_SOURCES if recipe.get("same_type") or recipe.get("predicate_swaps") else ""}
+{SPAN_SOURCES}{FINE_TUNE_SOURCES if any(recipe.get(key) for key in MADE_NEGATIVES) else ""}
 
 Training questions come from TRAIN documents only (`assistant/datasets/splits.py`); contexts of
 4,000 characters or more (COVID-QA's whole papers) are left out. A quarter of the answerable

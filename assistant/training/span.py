@@ -83,14 +83,8 @@ def training_rows(rows: list[dict], seed: int, max_questions: int | None = None)
     return train + made + near_misses(train, rng)
 
 
-MADE = (
-    "-other",
-    "-year",
-    "-name",
-    "-without",
-    "-typed",
-    "-opposite",
-)  # ids of the unanswerable rows made here (training_rows, near_misses)
+# ids of the unanswerable rows made here (training_rows, near_misses, same_type_rows and the swaps below)
+MADE = ("-other", "-year", "-name", "-without", "-typed", "-opposite", "-swapped")
 
 
 def focused_rows(rows: list[dict], recipe: SpanRecipe) -> list[dict]:
@@ -194,10 +188,11 @@ def passage_name_swaps(rows: list[dict], count: int, seed: int) -> list[dict]:
             continue
         name = found[0].group()
         others = sorted(
-            {m.group() for m in NAME.finditer(context)}
-            - {n for n in (m.group() for m in NAME.finditer(context)) if n in sentence or n in question or name in n or n in name}
-        )
-        others = [n for n in others if len(n.split()) == len(name.split()) and not ADJECTIVE.search(n)]
+            n
+            for n in {m.group() for m in NAME.finditer(context)}
+            if len(n.split()) == len(name.split()) and not ADJECTIVE.search(n)
+            and n not in sentence and n not in question and name not in n and n not in name
+        )  # fmt: skip
         if others:
             changed = question[: found[0].start()] + rng.choice(others) + question[found[0].end() :]
             made.append(row | {"id": row["id"] + "-swapped", "question": changed, "answerable": False, "answers": []})
