@@ -349,6 +349,7 @@ def run(
     rows += predicate_swaps(every, recipe.predicate_swaps, recipe.seed)
     rows += passage_name_swaps(every, recipe.passage_name_swaps, recipe.seed)
     rows = [r for r in rows if recipe.name_swaps or not r["id"].endswith("-name")]
+    source = init  # what the card names: the folder given, not the checkpoint's copy of its weights
     if init is not None and not (init / "config.json").is_file():  # a shipped reader: its int8 weights, dequantized
         from assistant.training.export import recovered_model
 
@@ -366,7 +367,7 @@ def run(
         "same_type_made": sum(r["id"].endswith(("-without", "-typed")) for r in rows),
         "predicate_swaps_made": sum(r["id"].endswith("-opposite") for r in rows),
         "passage_name_swaps_made": sum(r["id"].endswith("-swapped") for r in rows),
-        "windows": len(prepared), "device": "cpu", "init": str(init) if init else None,
+        "windows": len(prepared), "device": "cpu", "init": str(source) if source else None,
     }  # fmt: skip
     return finish(model, tokenizer, data_dir, out_dir, recipe, stats, sample and max(8, sample // 4), target, log)
 
