@@ -276,7 +276,7 @@ def test_predicate_swaps_ask_for_the_opposite_of_what_the_answer_sentence_states
         ("q3-opposite", "When was the bridge closed, the largest one?"),
     ]
     assert all(not r["answerable"] and not r["answers"] and r["context"] == context for r in made)
-    assert predicate_swaps(asked, 1, seed=13) in ([made[0]], [made[1]]) and predicate_swaps(asked, 0, seed=13) == []
+    assert predicate_swaps(asked, 1, seed=13) == made[:1] and predicate_swaps(asked, 0, seed=13) == []
 
 
 def test_passage_name_swaps_ask_about_another_name_the_passage_mentions_away_from_the_answer():
@@ -286,7 +286,8 @@ def test_passage_name_swaps_ask_about_another_name_the_passage_mentions_away_fro
 
     made = passage_name_swaps(asked, 10, seed=13)
 
-    # "New York" is in the answer's sentence, "Menlo Park" has two words, "Italian" is no name to ask about
-    assert [r["question"] for r in made] in (["When did Edison move to New York?"], ["When did Marconi move to New York?"])
+    # "New York" is in the answer's sentence, "Menlo Park" has two words, "Italian" is no name to ask about and
+    # "Edison" opens a sentence (NAME skips a capital that may only be the sentence's): Marconi is the one left
+    assert [r["question"] for r in made] == ["When did Marconi move to New York?"]
     assert made[0]["id"] == "q0-swapped" and not made[0]["answerable"] and made[0]["context"] == context
     assert passage_name_swaps(asked, 10, seed=13) == made and passage_name_swaps(asked, 0, seed=13) == []

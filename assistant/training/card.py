@@ -200,8 +200,8 @@ passage never mentions, and 15% of those with a name from their passage are aske
 
 MADE_NEGATIVES = {
     "same_type": "same-type passages (the answer's own paragraph less its sentences, or another holding a thing of its type)",
-    "predicate_swaps": "questions asking for the opposite of what the answer's sentence states (`predicate_swaps`)",
-    "passage_name_swaps": "questions about another name of the passage (`passage_name_swaps`)",
+    "predicate_swaps": "SQuAD 1.1 questions asking for the opposite of what the answer's sentence states (`predicate_swaps`)",
+    "passage_name_swaps": "SQuAD 1.1 questions about another name of the passage (`passage_name_swaps`)",
 }
 
 
@@ -275,7 +275,7 @@ def _span_reader_recipe(figures: dict, calibration) -> str:
     made = [f"{recipe[key]:,} {what}" for key, what in MADE_NEGATIVES.items() if recipe.get(key)]
     if made:
         fine_tune += (
-            f"\n- Unanswerable rows made from SQuAD 1.1 (`span.py`): {', '.join(made)}; made name swaps"
+            f"\n- Unanswerable rows made from answerable TRAIN questions (`span.py`): {', '.join(made)}; made name swaps"
             f' {"kept" if recipe.get("name_swaps", True) else "left out"}; a "no answer" window weighs'
             f" {recipe.get('no_answer_weight', 1.0)} in the loss."
         )

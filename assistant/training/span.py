@@ -150,6 +150,11 @@ OPPOSITE = {w: pair.split()[1 - k] for pair in re.split(r"\|\s*", OPPOSITES) for
 WORD = re.compile(r"[A-Za-z]+")
 
 
+def squad1_train(rows: list[dict]) -> list[dict]:
+    """The answerable SQuAD 1.1 questions of TRAIN documents: what the swaps below are made from."""
+    return [r for r in rows if r["dataset"].startswith("squad1") and r["answerable"] and split_of(r) == "train"]
+
+
 def predicate_swaps(rows: list[dict], count: int, seed: int) -> list[dict]:
     """``count`` unanswerable rows made from answerable SQuAD 1.1 TRAIN questions: a lower-case word the question
     shares with the answer's sentence ("largest", "began", "north") turned into its opposite, where the passage
@@ -158,7 +163,7 @@ def predicate_swaps(rows: list[dict], count: int, seed: int) -> list[dict]:
     if count <= 0:
         return []
     made = []
-    for row in (r for r in rows if r["dataset"].startswith("squad1") and r["answerable"] and split_of(r) == "train"):
+    for row in squad1_train(rows):
         context, sentence = row["context"], answer_sentence(row).lower()
         for match in WORD.finditer(row["question"]):
             word = match.group()
@@ -181,7 +186,7 @@ def passage_name_swaps(rows: list[dict], count: int, seed: int) -> list[dict]:
     if count <= 0:
         return []
     rng, made = random.Random(f"{seed}-swapped"), []
-    for row in (r for r in rows if r["dataset"].startswith("squad1") and r["answerable"] and split_of(r) == "train"):
+    for row in squad1_train(rows):
         question, context, sentence = row["question"], row["context"], answer_sentence(row)
         found = [m for m in NAME.finditer(question) if m.group() in context]
         if not found:
